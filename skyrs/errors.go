@@ -1,0 +1,62 @@
+package skyrs
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+)
+
+// Kind names the Python exception class an Error becomes at the boundary.
+// The facade in sky_rs/__init__.py turns each kind into that exception.
+type Kind string
+
+// The kinds the boundary knows. Decline is not a failure: it marks input the
+// native side deliberately leaves to the pure-Python reference.
+const (
+	KindValueError     Kind = "ValueError"
+	KindOverflowError  Kind = "OverflowError"
+	KindTypeError      Kind = "TypeError"
+	KindAssertionError Kind = "AssertionError"
+	KindOSError        Kind = "OSError"
+	KindRuntimeError   Kind = "RuntimeError"
+	KindDecline        Kind = "Decline"
+	KindPanic          Kind = "Panic"
+)
+
+// Error is an error that carries the Python exception it must become, so the
+// caller sees upstream SkyPilot's exception type rather than a RuntimeError.
+type Error struct {
+	Kind  Kind
+	Errno syscall.Errno // set for KindOSError
+	Msg   string
+}
+
+func (e *Error) Error() string { return string(e.Kind) + ": " + e.Msg }
+
+// Errorf returns an *Error of the given kind.
+func Errorf(kind Kind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Decline reports input the native side deliberately does not handle.
+func Decline(format string, args ...any) *Error {
+	return Errorf(KindDecline, format, args...)
+}
+
+// OSErrorFrom wraps a system error as KindOSError, keeping its errno so that
+// Python can raise the matching OSError subclass (FileNotFoundError, ...).
+// It returns err unchanged when it is already an *Error.
+func OSErrorFrom(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return &Error{Kind: KindOSError, Errno: errno, Msg: errno.Error()}
+	}
+	return &Error{Kind: KindOSError, Errno: syscall.EIO, Msg: err.Error()}
+}
