@@ -3,6 +3,7 @@ package skyrs
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"syscall"
 )
 
@@ -28,7 +29,7 @@ const (
 type Error struct {
 	Kind  Kind
 	Errno syscall.Errno // set for KindOSError
-	Msg   string
+	Msg   string        // for KindOSError with Errno set: the file name, if any
 }
 
 func (e *Error) Error() string { return string(e.Kind) + ": " + e.Msg }
@@ -45,7 +46,8 @@ func Decline(format string, args ...any) *Error {
 
 // OSErrorFrom wraps a system error as KindOSError, keeping its errno so that
 // Python can raise the matching OSError subclass (FileNotFoundError, ...).
-// It returns err unchanged when it is already an *Error.
+// The file name of an *fs.PathError travels along, as Python's OSError keeps
+// it. It returns err unchanged when it is already an *Error.
 func OSErrorFrom(err error) error {
 	if err == nil {
 		return nil
@@ -54,9 +56,14 @@ func OSErrorFrom(err error) error {
 	if errors.As(err, &e) {
 		return e
 	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return &Error{Kind: KindOSError, Errno: errno, Msg: errno.Error()}
+	var path string
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		path = pathErr.Path
 	}
-	return &Error{Kind: KindOSError, Errno: syscall.EIO, Msg: err.Error()}
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		errno = syscall.EIO
+	}
+	return &Error{Kind: KindOSError, Errno: errno, Msg: path}
 }

@@ -1,0 +1,85 @@
+# sky_rs — every task a developer or CI runs. `make` builds, installs and
+# shows the backend and the speed-up table; `make test` runs every test.
+# Everything Python goes into a project-local virtualenv (.venv); Go tools
+# (gopy, goimports) come from go.mod.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(PY) -m pip
+STAMP   = $(VENV)/.deps-stamp
+FUZZTIME ?= 5s
+
+.PHONY: all demo install test test-go test-py fuzz-short fuzz bench wheel lint clean
+
+all: demo
+
+# A fresh virtualenv with the test and benchmark dependencies (SkyPilot itself
+# is the oracle for the differential tests and the baseline for benchmarks).
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet "pybindgen==0.22.1" "setuptools>=64" wheel build \
+		pytest "hypothesis>=6.100" "skypilot==0.14.1" psutil
+	touch $@
+
+# Editable install: build_ext runs gopy and puts the extension in sky_rs/.
+install: $(STAMP)
+	SKY_RS_REQUIRE_NATIVE=1 $(PIP) install --quiet --no-build-isolation -e .
+
+demo: install
+	$(PY) -m sky_fallback info
+	$(PY) -m sky_fallback bench --quick
+
+test: lint test-go fuzz-short test-py
+
+lint:
+	@test -z "$$(gofmt -l skyrs tests_go)" || { gofmt -l skyrs tests_go; exit 1; }
+	go vet ./...
+
+test-go: $(STAMP)
+	go test -count=1 ./...
+
+# Every fuzz target for a few seconds: a crash found becomes a testdata case.
+fuzz-short:
+	@for t in $$(go test -list '^Fuzz' ./tests_go | grep '^Fuzz'); do \
+		echo "fuzz $$t ($(FUZZTIME))"; \
+		go test ./tests_go -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
+
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=2m
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q tests_py/test_differential.py
+
+# Both backends through the fixture, then the whole suite with the env gate off.
+test-py: install
+	SKY_RS_REQUIRE_NATIVE=1 $(PY) -m pytest -q tests_py
+	SKYPILOT_USE_RUST=0 $(PY) -m pytest -q tests_py
+
+bench: install
+	$(PY) -m sky_fallback bench
+
+wheel: $(STAMP)
+	rm -rf dist
+	SKY_RS_REQUIRE_NATIVE=1 $(PY) -m build --wheel --no-isolation --outdir dist
+
+clean:
+	rm -rf _build build dist *.egg-info sky_rs/_sky_rs*.so
+
+# Release wheels, as .github/workflows/wheels.yml builds them: from the sdist,
+# auditwheel-checked, installed into a clean virtualenv outside the tree and
+# tested there; then the pure-Python paths (Go hidden, SKY_RS_PURE_PYTHON=1);
+# the workflows linted first. See scripts/check_wheel.sh.
+WHEEL_PYTHONS ?= $(foreach v,3.9 3.10 3.11 3.12 3.13,$(lastword $(wildcard $(HOME)/.pyenv/versions/$(v).*/bin/python)))
+
+.PHONY: wheel-check wheel-matrix lint-workflows
+
+wheel-check: $(STAMP)
+	scripts/check_wheel.sh all
+
+# One release wheel per CPython in WHEEL_PYTHONS, each installed and smoke-tested.
+wheel-matrix: $(STAMP)
+	scripts/check_wheel.sh smoke $(WHEEL_PYTHONS)
+
+lint-workflows: $(STAMP)
+	scripts/check_wheel.sh lint

@@ -1,0 +1,191 @@
+"""Build sky_rs: run gopy for the interpreter that is building.
+
+Metadata lives in pyproject.toml; this file only knows how to build the one
+extension, ``sky_rs._sky_rs``, from the Go package ``skyrs/pyexport``:
+
+    gopy build -vm=<this python> -dynamic-link=true -symbols=false ...
+
+``-dynamic-link=true`` leaves the Python C API symbols to be resolved by the
+interpreter that loads the module (no ``libpython`` is linked), which is what
+manylinux and macOS wheels need.
+
+gopy and goimports are pinned as tools in go.mod and built from it, so the
+only things a build machine needs are Go and the build requirements declared
+in pyproject.toml (pybindgen among them).
+
+Without Go (or on a platform whose Go shared libraries cannot be loaded by
+CPython, such as musl libc) the install still succeeds, as pure Python
+(sky_fallback answers every call), with one clear message, and the wheel is
+tagged ``py3-none-any``. Release builds must not silently lose the
+extension: under cibuildwheel (CIBUILDWHEEL=1) or with SKY_RS_REQUIRE_NATIVE=1
+a failed native build is an error. SKY_RS_PURE_PYTHON=1 builds a pure
+``py3-none-any`` wheel on purpose.
+"""
+
+import glob
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+try:
+    from setuptools.command.bdist_wheel import bdist_wheel
+except ImportError:  # setuptools < 70.1
+    from wheel.bdist_wheel import bdist_wheel
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GO_PACKAGE = './skyrs/pyexport'
+
+# ARCHFLAGS (set by cibuildwheel and by macOS users) names the target CPU;
+# cgo then needs the matching GOARCH (it passes -arch itself).
+_DARWIN_GOARCH = {'x86_64': 'amd64', 'arm64': 'arm64'}
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, '').strip().lower() in ('1', 'true', 'yes',
+                                                         'on')
+
+
+def native_required() -> bool:
+    return _flag('CIBUILDWHEEL') or _flag('SKY_RS_REQUIRE_NATIVE')
+
+
+def pure_python_requested() -> bool:
+    return _flag('SKY_RS_PURE_PYTHON')
+
+
+class NativeBuildError(Exception):
+    """The Go extension could not be built."""
+
+
+class GopyBuildExt(build_ext):
+    """Builds sky_rs._sky_rs with gopy instead of a C compiler."""
+
+    def build_extension(self, ext):
+        try:
+            self._build_with_gopy(ext)
+        except NativeBuildError as e:
+            if native_required():
+                raise
+            self.distribution.sky_rs_native_built = False
+            sys.stderr.write(
+                '\n*** sky_rs: the Go extension was not built '
+                f'({e}).\n*** Installing pure Python: sky_fallback answers '
+                'every call. For the native backend install Go 1.26+ and '
+                'reinstall with\n***     pip install --no-cache-dir '
+                '--force-reinstall sky-rs\n\n')
+        else:
+            self.distribution.sky_rs_native_built = True
+
+    def _build_with_gopy(self, ext):
+        if sys.platform not in ('linux', 'darwin'):
+            raise NativeBuildError(f'no native build for {sys.platform}')
+        if 'musl' in (sysconfig.get_config_var('SOABI') or ''):
+            raise NativeBuildError('Go shared libraries cannot be loaded by '
+                                   'CPython on musl libc')
+        go = shutil.which('go')
+        if go is None:
+            raise NativeBuildError('no Go toolchain on PATH')
+        # Inside the module, so gopy's generated main package resolves the
+        # module's own packages; a leading underscore keeps ./... away from
+        # it. One directory per build, so builds for several interpreters
+        # (or an editable install beside `python -m build`) can run at once.
+        top = os.path.join(HERE, '_build')
+        os.makedirs(top, exist_ok=True)
+        soabi = sysconfig.get_config_var('SOABI') or 'python'
+        work = tempfile.mkdtemp(prefix=f'gopy-{soabi}-', dir=top)
+        try:
+            self._gopy(go, work, ext)
+        finally:
+            if not _flag('SKY_RS_KEEP_BUILD'):
+                shutil.rmtree(work, ignore_errors=True)
+
+    def _gopy(self, go, work, ext):
+        tools = os.path.join(work, 'bin')
+        out = os.path.join(work, 'out')
+        env = self._go_env(tools)
+        self._run([
+            go, 'build', '-o', tools + os.sep, 'github.com/go-python/gopy',
+            'golang.org/x/tools/cmd/goimports'
+        ], env)
+        self._run([
+            os.path.join(tools, 'gopy'), 'build', '-output=' + out,
+            '-vm=' + sys.executable, '-dynamic-link=true', '-symbols=false',
+            '-name=sky_rs', '-no-make=true', GO_PACKAGE
+        ], env)
+        built = [
+            p for p in glob.glob(os.path.join(out, '_sky_rs.*'))
+            if not p.endswith('.h')
+        ]
+        # gopy reports some failures only in its output, not its exit code.
+        if len(built) != 1:
+            raise NativeBuildError(f'gopy produced {built or "nothing"}')
+        target = self.get_ext_fullpath(ext.name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(built[0], target)
+
+    @staticmethod
+    def _go_env(tools):
+        env = dict(os.environ)
+        env['PATH'] = tools + os.pathsep + env.get('PATH', '')
+        env['CGO_ENABLED'] = '1'
+        # Reproducible paths; no VCS stamp (an sdist or a container copy of
+        # the tree may have no usable .git).
+        goflags = shlex.split(env.get('GOFLAGS', ''))
+        for flag in ('-trimpath', '-buildvcs=false'):
+            if not any(f.split('=')[0] == flag.split('=')[0] for f in goflags):
+                goflags.append(flag)
+        env['GOFLAGS'] = ' '.join(goflags)
+        if sys.platform == 'darwin' and 'GOARCH' not in env:
+            archs = [
+                a for a in shlex.split(env.get('ARCHFLAGS', '')) if a != '-arch'
+            ]
+            if len(archs) > 1:
+                raise NativeBuildError(
+                    f'one architecture at a time, not ARCHFLAGS={archs}')
+            if archs:
+                if archs[0] not in _DARWIN_GOARCH:
+                    raise NativeBuildError(f'no Go target for {archs[0]}')
+                env['GOARCH'] = _DARWIN_GOARCH[archs[0]]
+        return env
+
+    @staticmethod
+    def _run(cmd, env):
+        print('sky_rs build:', ' '.join(cmd), flush=True)
+        try:
+            subprocess.run(cmd, cwd=HERE, env=env, check=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            raise NativeBuildError(f'{os.path.basename(cmd[0])} failed: {e}')
+
+
+class BdistWheel(bdist_wheel):
+    """A wheel whose extension could not be built is tagged py3-none-any."""
+
+    def run_command(self, command):
+        # bdist_wheel.run() resets build_ext before it builds, so the outcome
+        # is known only once its own "build" has run, before it is used.
+        super().run_command(command)
+        if (command == 'build' and
+                not getattr(self.distribution, 'sky_rs_native_built', True)):
+            self.root_is_pure = True
+
+
+ext_modules = []
+if pure_python_requested():
+    if native_required():
+        sys.exit('sky_rs: SKY_RS_PURE_PYTHON=1 contradicts a release build '
+                 '(CIBUILDWHEEL=1 or SKY_RS_REQUIRE_NATIVE=1)')
+else:
+    ext_modules.append(Extension('sky_rs._sky_rs', sources=[]))
+
+setup(ext_modules=ext_modules,
+      cmdclass={
+          'build_ext': GopyBuildExt,
+          'bdist_wheel': BdistWheel
+      })

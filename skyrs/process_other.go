@@ -1,0 +1,9 @@
+//go:build unix && !linux && !darwin
+
+package skyrs
+
+// isZombie is not implemented on platforms SkyPilot does not run on: there,
+// IsProcessAlive relies on kill(pid, 0) alone.
+func isZombie(procRoot string, pid int) bool {
+	return false
+}

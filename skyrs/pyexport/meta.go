@@ -1,0 +1,13 @@
+package pyexport
+
+import "runtime"
+
+// GoVersion returns the Go release the extension was built with, for
+// sky_fallback.get_backend_info().
+func GoVersion() string { return runtime.Version() }
+
+// SelfTestPanic panics inside guard. The test suite calls it to prove that a Go
+// panic reaches Python as an exception and never aborts the interpreter.
+func SelfTestPanic(message string) (int, error) {
+	return guard(func() (int, error) { panic(message) })
+}
