@@ -80,6 +80,8 @@ def _load_extension():
     except (ImportError, OSError, ValueError):
         resource = limits = None
     from sky_rs import _sky_rs  # pylint: disable=import-outside-toplevel
+    # The runtime starts on a thread of its own; the first call waits for it.
+    _sky_rs.pyexport_GoVersion()
     if limits is not None and resource.getrlimit(
             resource.RLIMIT_NOFILE) != limits:
         resource.setrlimit(resource.RLIMIT_NOFILE, limits)
@@ -148,6 +150,18 @@ def _decline(err: Exception) -> NotImplementedError:
     return NotImplementedError(f'sky_rs cannot carry this argument: {err}')
 
 
+def _call(name: str, *args, filename=None):
+    """Call the Go function ``name``, turning its errors into the exceptions
+    SPEC.md requires and arguments it cannot carry into a decline."""
+    function = getattr(_lib or load(), name)  # ForkedChildError in a child
+    try:
+        return function(*args)
+    except RuntimeError as e:
+        raise _error(e, filename) from None
+    except _CANNOT_CARRY as e:
+        raise _decline(e) from None
+
+
 def _take_bytes(lib, handle) -> bytes:
     """Copy a Go []byte handle into bytes and release the handle."""
     lib.IncRef(handle)
@@ -176,9 +190,10 @@ def _getenv(name: str) -> Optional[str]:
 
 # Error handlers whose output for a byte depends only on that byte's maximal
 # invalid subpart, so decoding all lines at once equals decoding each line.
+# Not 'ignore': Go strips a line's trailing '\r' before decoding, upstream
+# after, and b'\r\xff' decodes to '\r' under 'ignore' (upstream: '').
 _CONTEXT_FREE_ERRORS = frozenset(
-    ('replace', 'ignore', 'backslashreplace', 'surrogateescape',
-     'surrogatepass'))
+    ('replace', 'backslashreplace', 'surrogateescape', 'surrogatepass'))
 _UTF8_NAMES = frozenset(('utf-8', 'utf8', 'UTF-8', 'UTF8', 'utf_8', 'U8'))
 
 
@@ -200,18 +215,13 @@ def read_last_n_lines(file_path: str,
             f'{sorted(_CONTEXT_FREE_ERRORS)} or strict')
     if not (type(file_path) is str and _is_int(n) and _is_int(chunk_size)):  # pylint: disable=unidiomatic-typecheck
         raise NotImplementedError('sky_rs takes a str path and int sizes')
-    lib = _lib or load()
     try:
-        handle = lib.pyexport_ReadLastNLines(file_path, n, chunk_size)
-    except RuntimeError as e:
-        err = _error(e, file_path)
-        if isinstance(err, OSError):
-            raise RuntimeError(f'Failed to read last {n} lines from '
-                               f'{file_path}: {err}') from err
-        raise err from None
-    except _CANNOT_CARRY as e:
-        raise _decline(e) from None
-    data = _take_bytes(lib, handle)
+        handle = _call('pyexport_ReadLastNLines', file_path, n, chunk_size,
+                       filename=file_path)
+    except OSError as e:
+        raise RuntimeError(f'Failed to read last {n} lines from '
+                           f'{file_path}: {e}') from e
+    data = _take_bytes(_lib, handle)
     try:
         text = data.decode('utf-8', errors)
     except UnicodeDecodeError:
@@ -280,13 +290,8 @@ def hash_file(path: str, hash_alg: str) -> FileDigest:
     name = hash_alg.lower()
     if name not in FileDigest.SIZES:
         raise NotImplementedError(f'sky_rs does not hash with {hash_alg!r}')
-    lib = _lib or load()
-    try:
-        return FileDigest(name, lib.pyexport_HashFile(path, name))
-    except RuntimeError as e:
-        raise _error(e, path) from None
-    except _CANNOT_CARRY as e:
-        raise _decline(e) from None
+    return FileDigest(name, _call('pyexport_HashFile', path, name,
+                                  filename=path))
 
 
 def hash_files(paths: List[str], hash_alg: str) -> List[FileDigest]:
@@ -299,26 +304,14 @@ def find_free_port(start_port: int) -> int:
     bind on all interfaces (no SO_REUSEADDR, as upstream)."""
     if not _is_int(start_port):
         raise NotImplementedError('sky_rs takes an int port')
-    lib = _lib or load()
-    try:
-        return lib.pyexport_FindFreePort(start_port)
-    except RuntimeError as e:
-        raise _error(e) from None
-    except _CANNOT_CARRY as e:
-        raise _decline(e) from None
+    return _call('pyexport_FindFreePort', start_port)
 
 
 def estimate_fd_for_directory(path: str) -> int:
     """5 file descriptors per entry directly in ``path`` (counted, not listed)."""
     if type(path) is not str:  # pylint: disable=unidiomatic-typecheck
         raise NotImplementedError('sky_rs takes a str path')
-    lib = _lib or load()
-    try:
-        return lib.pyexport_EstimateFDForDirectory(path)
-    except RuntimeError as e:
-        raise _error(e, path) from None
-    except _CANNOT_CARRY as e:
-        raise _decline(e) from None
+    return _call('pyexport_EstimateFDForDirectory', path, filename=path)
 
 
 # --- strings --------------------------------------------------------------
@@ -328,21 +321,15 @@ def base36_encode(hex_str: str) -> str:
     """``int(hex_str, 16)`` written in base 36 (alphabet 0-9a-z)."""
     if type(hex_str) is not str:  # pylint: disable=unidiomatic-typecheck
         raise NotImplementedError('sky_rs takes a str')
-    lib = _lib or load()
     try:
-        return lib.pyexport_Base36Encode(hex_str)
-    except RuntimeError as e:
-        err = _error(e)
-        if isinstance(err, ValueError):
-            if str(err) == 'negative':
-                err = ValueError('base36_encode() requires a non-negative '
-                                 f'number: {hex_str!r}')
-            else:  # CPython's message: "%.200R", the repr cut at 200
-                err = ValueError('invalid literal for int() with base 16: '
-                                 f'{repr(hex_str)[:200]}')
-        raise err from None
-    except _CANNOT_CARRY as e:
-        raise _decline(e) from None
+        return _call('pyexport_Base36Encode', hex_str)
+    except ValueError as e:
+        if str(e) == 'negative':
+            raise ValueError('base36_encode() requires a non-negative '
+                             f'number: {hex_str!r}') from None
+        # CPython's message: "%.200R", the repr cut at 200 characters.
+        raise ValueError('invalid literal for int() with base 16: '
+                         f'{repr(hex_str)[:200]}') from None
 
 
 def format_float(num, precision: int = 1) -> str:
@@ -351,13 +338,7 @@ def format_float(num, precision: int = 1) -> str:
         return str(num)
     if not (isinstance(num, float) and _is_int(precision)):
         raise NotImplementedError('sky_rs formats a float with int precision')
-    lib = _lib or load()
-    try:
-        return lib.pyexport_FormatFloat(num, precision)
-    except RuntimeError as e:
-        raise _error(e) from None
-    except _CANNOT_CARRY as e:
-        raise _decline(e) from None
+    return _call('pyexport_FormatFloat', num, precision)
 
 
 def truncate_long_string(s: str,
@@ -368,14 +349,8 @@ def truncate_long_string(s: str,
         raise NotImplementedError('sky_rs takes a str and an int length')
     if len(s) <= max_length:
         return s
-    lib = _lib or load()
-    try:
-        return lib.pyexport_TruncateLongString(s, max_length,
-                                               bool(truncate_middle))
-    except RuntimeError as e:
-        raise _error(e) from None
-    except _CANNOT_CARRY as e:
-        raise _decline(e) from None
+    return _call('pyexport_TruncateLongString', s, max_length,
+                 bool(truncate_middle))
 
 
 # --- system ---------------------------------------------------------------
@@ -391,11 +366,7 @@ def get_cpu_count() -> int:
         except ValueError as e:
             raise ValueError(
                 f'Failed to parse the number of CPUs from {value}') from e
-    lib = _lib or load()
-    try:
-        return lib.pyexport_CPUCount()
-    except RuntimeError as e:
-        raise _error(e) from None
+    return _call('pyexport_CPUCount')
 
 
 def get_mem_size_gb() -> float:
@@ -415,11 +386,7 @@ def get_mem_size_gb() -> float:
         except ValueError as e:
             raise ValueError(
                 f'Failed to parse the memory size from {value} (bytes)') from e
-    lib = _lib or load()
-    try:
-        return lib.pyexport_MemSizeGB()
-    except RuntimeError as e:
-        raise _error(e) from None
+    return _call('pyexport_MemSizeGB')
 
 
 def _is_kubernetes(cloud_str) -> bool:
@@ -430,11 +397,7 @@ def _is_kubernetes(cloud_str) -> bool:
 def get_parallel_threads(cloud_str: Optional[str] = None) -> int:
     """max(4, online CPUs - 1), times 4 on Kubernetes."""
     kubernetes = _is_kubernetes(cloud_str)
-    lib = _lib or load()
-    try:
-        return lib.pyexport_ParallelThreads(kubernetes)
-    except RuntimeError as e:
-        raise _error(e) from None
+    return _call('pyexport_ParallelThreads', kubernetes)
 
 
 def is_process_alive(pid: int) -> bool:
@@ -443,11 +406,7 @@ def is_process_alive(pid: int) -> bool:
         raise NotImplementedError('sky_rs takes an int pid')
     if pid <= 0 or pid > 2**31 - 1:
         return False
-    lib = _lib or load()
-    try:
-        return lib.pyexport_IsProcessAlive(pid)
-    except RuntimeError as e:
-        raise _error(e) from None
+    return _call('pyexport_IsProcessAlive', pid)
 
 
 def are_processes_alive(pids: List[int]) -> List[bool]:
@@ -458,12 +417,12 @@ def are_processes_alive(pids: List[int]) -> List[bool]:
 _fd_limit_warning_shown = False
 
 
-def _warn_if_fd_limit_low(lib) -> None:
+def _warn_if_fd_limit_low() -> None:
     """Upstream's once-per-process warning about a low RLIMIT_NOFILE."""
     global _fd_limit_warning_shown
     if _fd_limit_warning_shown:
         return
-    fd_limit = lib.pyexport_RlimitNofileSoft()
+    fd_limit = _call('pyexport_RlimitNofileSoft')
     if fd_limit < 1024:
         import logging  # pylint: disable=import-outside-toplevel
         logging.getLogger(__name__).warning(
@@ -490,29 +449,24 @@ def get_max_workers_for_file_mounts(
     if cloud_str is not None and type(cloud_str) is not str:  # pylint: disable=unidiomatic-typecheck
         raise NotImplementedError('sky_rs takes a str cloud')
     kubernetes = _is_kubernetes(cloud_str)
-    lib = _lib or load()
-    try:
-        _warn_if_fd_limit_low(lib)
-        if keyword_form:
-            if common_file_mounts is not None:
-                raise NotImplementedError(
-                    'pass either common_file_mounts or the keyword form')
-            num = 1 if num_sources is None else num_sources
-            per_source = (1 if estimated_files_per_source is None else
-                          estimated_files_per_source)
-            if not (_is_int(num) and _is_int(per_source)):
-                raise NotImplementedError('sky_rs takes int estimates')
-            return lib.pyexport_MaxWorkersForEstimate(num, per_source,
-                                                      kubernetes)
-        if not isinstance(common_file_mounts, dict):
-            raise NotImplementedError('sky_rs takes a dict of file mounts')
-        sources = list(common_file_mounts.values())
-        for src in sources:
-            if type(src) is not str or '\n' in src:  # pylint: disable=unidiomatic-typecheck
-                raise NotImplementedError('sky_rs takes str sources')
-        return lib.pyexport_MaxWorkersForFileMounts('\n'.join(sources),
-                                                    kubernetes)
-    except RuntimeError as e:
-        raise _error(e) from None
-    except _CANNOT_CARRY as e:
-        raise _decline(e) from None
+    if keyword_form:
+        if common_file_mounts is not None:
+            raise NotImplementedError(
+                'pass either common_file_mounts or the keyword form')
+        num = 1 if num_sources is None else num_sources
+        per_source = (1 if estimated_files_per_source is None else
+                      estimated_files_per_source)
+        if not (_is_int(num) and _is_int(per_source)):
+            raise NotImplementedError('sky_rs takes int estimates')
+        _warn_if_fd_limit_low()
+        return _call('pyexport_MaxWorkersForEstimate', num, per_source,
+                     kubernetes)
+    if not isinstance(common_file_mounts, dict):
+        raise NotImplementedError('sky_rs takes a dict of file mounts')
+    sources = list(common_file_mounts.values())
+    for src in sources:
+        if type(src) is not str or '\n' in src:  # pylint: disable=unidiomatic-typecheck
+            raise NotImplementedError('sky_rs takes str sources')
+    _warn_if_fd_limit_low()
+    return _call('pyexport_MaxWorkersForFileMounts', '\n'.join(sources),
+                 kubernetes)

@@ -1,0 +1,46 @@
+"""Pure-Python side of sky_rs: the reference and the backend dispatch.
+
+``from sky_fallback import rust_fallback`` is the drop-in for SkyPilot's
+``sky.utils.rust_fallback``: twelve utilities answered by the Go module
+``sky_rs`` when it is available and enabled (``SKYPILOT_USE_RUST``), and by
+the pure-Python reference otherwise, with upstream's results either way.
+"""
+
+import logging
+
+from sky_fallback import rust_fallback
+from sky_fallback.rust_fallback import base36_encode
+from sky_fallback.rust_fallback import estimate_fd_for_directory
+from sky_fallback.rust_fallback import find_free_port
+from sky_fallback.rust_fallback import format_float
+from sky_fallback.rust_fallback import get_backend_info
+from sky_fallback.rust_fallback import get_cpu_count
+from sky_fallback.rust_fallback import get_max_workers_for_file_mounts
+from sky_fallback.rust_fallback import get_mem_size_gb
+from sky_fallback.rust_fallback import get_parallel_threads
+from sky_fallback.rust_fallback import hash_file
+from sky_fallback.rust_fallback import is_process_alive
+from sky_fallback.rust_fallback import is_rust_available
+from sky_fallback.rust_fallback import read_last_n_lines
+from sky_fallback.rust_fallback import truncate_long_string
+
+# A library does not configure logging; the application does.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    'rust_fallback',
+    'read_last_n_lines',
+    'hash_file',
+    'find_free_port',
+    'base36_encode',
+    'format_float',
+    'truncate_long_string',
+    'get_cpu_count',
+    'get_mem_size_gb',
+    'get_parallel_threads',
+    'is_process_alive',
+    'get_max_workers_for_file_mounts',
+    'estimate_fd_for_directory',
+    'is_rust_available',
+    'get_backend_info',
+]

@@ -1,0 +1,41 @@
+"""``python -m sky_fallback [info] [--json]``: which backend answers, why."""
+
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+from sky_fallback import rust_fallback
+
+
+def _print_info(as_json: bool) -> None:
+    info = rust_fallback.get_backend_info()
+    if as_json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return
+    width = max(len(key) for key in info)
+    for key, value in info.items():
+        shown = '-' if value is None else value
+        print(f'{key:<{width}}  {shown}')
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='python -m sky_fallback',
+        description='Report which backend (go or python) answers sky_rs '
+        'calls in this environment, and why.')
+    subcommands = parser.add_subparsers(dest='command')
+    info = subcommands.add_parser('info',
+                                  help='print the backend report (default)')
+    for command_parser in (parser, info):
+        command_parser.add_argument('--json',
+                                    action='store_true',
+                                    default=argparse.SUPPRESS,
+                                    help='print the report as JSON')
+    args = parser.parse_args(argv)
+    _print_info(as_json=getattr(args, 'json', False))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

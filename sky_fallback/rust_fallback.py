@@ -1,0 +1,418 @@
+"""SkyPilot's utilities, answered by the Go module ``sky_rs`` when it can.
+
+A drop-in for ``sky.utils.rust_fallback``: the twelve public functions have
+upstream's signatures and give upstream's results and exceptions whichever
+backend answers. Each call goes to ``sky_rs`` when
+
+- ``sky_rs`` loads (it is loaded on the first call that wants it, not at
+  import),
+- ``SKYPILOT_USE_RUST`` is not ``0``/``false``/``no``/``off`` (any case) at the
+  moment of the call, and
+- this process is not a child forked after the Go runtime started (Go does not
+  survive ``fork()``).
+
+Otherwise, and whenever the native call raises, the pure-Python reference
+(``_python_<name>``) answers that call. Native results are trusted; native
+exceptions are not: the reference re-runs the call and raises upstream's
+exact exception itself. ``NotImplementedError`` is how ``sky_rs`` declines
+input it does not handle, and is silent; ``sky_rs.NativeFault`` (a recovered Go
+panic) is logged once per function.
+"""
+
+import itertools
+import logging
+import os
+import platform
+import sys
+from typing import Any, Dict, FrozenSet, List, Optional, Protocol, Set, Union
+
+from sky_fallback._reference import _python_base36_encode
+from sky_fallback._reference import _python_estimate_fd_for_directory
+from sky_fallback._reference import _python_find_free_port
+from sky_fallback._reference import _python_format_float
+from sky_fallback._reference import _python_get_cpu_count
+from sky_fallback._reference import _python_get_max_workers_for_file_mounts
+from sky_fallback._reference import _python_get_mem_size_gb
+from sky_fallback._reference import _python_get_parallel_threads
+from sky_fallback._reference import _python_hash_file
+from sky_fallback._reference import _python_is_process_alive
+from sky_fallback._reference import _python_read_last_n_lines
+from sky_fallback._reference import _python_truncate_long_string
+
+__all__ = [
+    'read_last_n_lines',
+    'hash_file',
+    'find_free_port',
+    'base36_encode',
+    'format_float',
+    'truncate_long_string',
+    'get_cpu_count',
+    'get_mem_size_gb',
+    'get_parallel_threads',
+    'is_process_alive',
+    'get_max_workers_for_file_mounts',
+    'estimate_fd_for_directory',
+    'is_rust_available',
+    'get_backend_info',
+]
+
+logger = logging.getLogger(__name__)
+
+
+class FileHash(Protocol):
+    """What ``hash_file`` returns: a ``hashlib`` object or sky_rs's twin."""
+
+    @property
+    def name(self) -> str:
+        ...
+
+    @property
+    def digest_size(self) -> int:
+        ...
+
+    @property
+    def block_size(self) -> int:
+        ...
+
+    def digest(self) -> bytes:
+        ...
+
+    def hexdigest(self) -> str:
+        ...
+
+
+# The gate. It is read on every call, so it must cost next to nothing:
+# os.environ.get goes through encodekey/decodevalue (hundreds of ns), while
+# the raw mapping behind os.environ (kept in sync by its __setitem__ and
+# __delitem__) is a plain dict lookup, and the "off" spellings are
+# precomputed in raw form.
+GATE_VARIABLE = 'SKYPILOT_USE_RUST'
+_GATE_OFF_WORDS = ('0', 'false', 'no', 'off')
+
+
+def _case_variants(word: str) -> List[str]:
+    return [
+        ''.join(letters) for letters in itertools.product(
+            *({c.lower(), c.upper()} for c in word))
+    ]
+
+
+_GATE_OFF_TEXT: FrozenSet[str] = frozenset(
+    variant for word in _GATE_OFF_WORDS for variant in _case_variants(word))
+
+try:
+    _environ_get = os.environ._data.get  # type: ignore[attr-defined]
+    _GATE_KEY: Any = os.environ.encodekey(  # type: ignore[attr-defined]
+        GATE_VARIABLE)
+    _GATE_OFF: FrozenSet[Any] = frozenset(
+        os.environ.encodevalue(value)  # type: ignore[attr-defined]
+        for value in _GATE_OFF_TEXT)
+except AttributeError:  # Not CPython's os._Environ: take the slow path.
+    _environ_get = os.environ.get
+    _GATE_KEY = GATE_VARIABLE
+    _GATE_OFF = _GATE_OFF_TEXT
+
+
+def _gate_open() -> bool:
+    return _environ_get(_GATE_KEY) not in _GATE_OFF
+
+
+# The native side. ``_native`` is the sky_rs module once loaded, None when it
+# cannot be used in this process, and a stand-in that loads it on first use
+# before that, so a process that never wants native never starts Go.
+class _NativeNotLoaded:
+    """Stands in for sky_rs until the first call that wants native."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        native = _load_native()
+        if native is None:
+            raise NotImplementedError(_unavailable_reason)
+        return getattr(native, name)
+
+
+_NOT_LOADED = _NativeNotLoaded()
+_native: Any = _NOT_LOADED
+# sky_rs.NativeFault once sky_rs is loaded; () matches no exception.
+_native_fault: Any = ()
+_unavailable_reason: Optional[str] = None
+_faults_logged: Set[str] = set()
+
+
+def _load_native() -> Any:
+    """Return the loaded sky_rs module, or None when it cannot be used here."""
+    global _native, _native_fault, _unavailable_reason
+    if _native is not _NOT_LOADED:
+        return _native
+    try:
+        import sky_rs  # pylint: disable=import-outside-toplevel
+        sky_rs.load()
+    except Exception as error:  # pylint: disable=broad-except
+        _unavailable_reason = (
+            f'sky_rs cannot be loaded: {type(error).__name__}: {error}')
+        _native = None
+        return None
+    _native_fault = sky_rs.NativeFault
+    _native = sky_rs
+    return sky_rs
+
+
+def _after_fork_in_child() -> None:
+    # The Go runtime's threads do not exist in the child: calling into Go
+    # there can hang. If Go has started in the parent, the child uses Python.
+    global _native, _unavailable_reason
+    sky_rs = sys.modules.get('sky_rs')
+    if sky_rs is None:
+        return
+    is_loaded = getattr(sky_rs, 'is_loaded', None)
+    try:
+        go_started = is_loaded() if is_loaded else _native is sky_rs
+    except Exception:  # pylint: disable=broad-except
+        go_started = True
+    if go_started:
+        _native = None
+        _unavailable_reason = ('forked child of a process running Go: the Go '
+                               'runtime does not survive fork()')
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _native_failed(name: str, error: Exception) -> None:
+    """Note a native exception; the Python reference answers the call."""
+    if isinstance(error, _native_fault) and name not in _faults_logged:
+        _faults_logged.add(name)
+        logger.warning(
+            'sky_rs.%s hit an internal fault (%s); the Python reference '
+            'answers instead. Further faults of %s are not logged.', name,
+            error, name)
+
+
+# The twelve functions. Each is the same three steps, written out so that
+# the signature, the docstring and the fast path stay plain.
+
+
+def read_last_n_lines(file_path: str,
+                      n: int,
+                      chunk_size: int = 8192,
+                      encoding: str = 'utf-8',
+                      errors: str = 'replace') -> List[str]:
+    """Read the last ``n`` lines of a file, as ``common_utils`` does.
+
+    Every line but the last ends in ``'\\n'``; trailing ``'\\r'`` are stripped.
+    Raises ``AssertionError`` for ``n < 0``, ``chunk_size <= 0`` or a missing
+    file, and ``RuntimeError`` for other read errors.
+    """
+    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+        try:
+            return _native.read_last_n_lines(file_path, n, chunk_size,
+                                             encoding, errors)
+        except Exception as error:  # pylint: disable=broad-except
+            _native_failed('read_last_n_lines', error)
+    return _python_read_last_n_lines(file_path, n, chunk_size, encoding,
+                                     errors)
+
+
+def hash_file(path: str, hash_alg: str) -> FileHash:
+    """Hash a whole file with ``hash_alg`` (a ``hashlib`` name).
+
+    The result has ``digest()``, ``hexdigest()``, ``name``, ``digest_size`` and
+    ``block_size``. The file is opened first, so a missing file raises
+    ``FileNotFoundError`` even when the algorithm is unknown.
+    """
+    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+        try:
+            return _native.hash_file(path, hash_alg)
+        except Exception as error:  # pylint: disable=broad-except
+            _native_failed('hash_file', error)
+    return _python_hash_file(path, hash_alg)
+
+
+def find_free_port(start_port: int) -> int:
+    """Return the first port from ``start_port`` up to 65534 that binds.
+
+    Raises ``OSError('No free ports available.')`` when none does.
+    """
+    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+        try:
+            return _native.find_free_port(start_port)
+        except Exception as error:  # pylint: disable=broad-except
+            _native_failed('find_free_port', error)
+    return _python_find_free_port(start_port)
+
+
+def base36_encode(hex_str: str) -> str:
+    """Convert a hex string (as ``int(hex_str, 16)`` reads it) to base 36.
+
+    A negative number raises ``ValueError`` (upstream loops forever).
+    """
+    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+        try:
+            return _native.base36_encode(hex_str)
+        except Exception as error:  # pylint: disable=broad-except
+            _native_failed('base36_encode', error)
+    return _python_base36_encode(hex_str)
+
+
+def format_float(num: Union[float, int], precision: int = 1) -> str:
+    """Format a number without a decimal point when it is whole."""
+    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+        try:
+            return _native.format_float(num, precision)
+        except Exception as error:  # pylint: disable=broad-except
+            _native_failed('format_float', error)
+    return _python_format_float(num, precision)
+
+
+def truncate_long_string(s: str,
+                         max_length: int = 35,
+                         truncate_middle: bool = False) -> str:
+    """Truncate ``s`` to about ``max_length`` code points, adding ``'...'``."""
+    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+        try:
+            return _native.truncate_long_string(s, max_length,
+                                                truncate_middle)
+        except Exception as error:  # pylint: disable=broad-except
+            _native_failed('truncate_long_string', error)
+    return _python_truncate_long_string(s, max_length, truncate_middle)
+
+
+def get_cpu_count() -> int:
+    """Return the number of usable CPUs, aware of affinity and cgroups."""
+    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+        try:
+            return _native.get_cpu_count()
+        except Exception as error:  # pylint: disable=broad-except
+            _native_failed('get_cpu_count', error)
+    return _python_get_cpu_count()
+
+
+def get_mem_size_gb() -> float:
+    """Return the usable memory in GiB, aware of cgroups."""
+    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+        try:
+            return _native.get_mem_size_gb()
+        except Exception as error:  # pylint: disable=broad-except
+            _native_failed('get_mem_size_gb', error)
+    return _python_get_mem_size_gb()
+
+
+def get_parallel_threads(cloud_str: Optional[str] = None) -> int:
+    """Return ``max(4, cpus - 1)`` threads, four times that on Kubernetes."""
+    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+        try:
+            return _native.get_parallel_threads(cloud_str)
+        except Exception as error:  # pylint: disable=broad-except
+            _native_failed('get_parallel_threads', error)
+    return _python_get_parallel_threads(cloud_str)
+
+
+def is_process_alive(pid: int) -> bool:
+    """Return whether ``pid`` is a live process (a zombie is not)."""
+    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+        try:
+            return _native.is_process_alive(pid)
+        except Exception as error:  # pylint: disable=broad-except
+            _native_failed('is_process_alive', error)
+    return _python_is_process_alive(pid)
+
+
+def get_max_workers_for_file_mounts(
+        common_file_mounts: Optional[Dict[str, str]] = None,
+        cloud_str: Optional[str] = None,
+        *,
+        num_sources: Optional[int] = None,
+        estimated_files_per_source: Optional[int] = None) -> int:
+    """Return how many rsync workers the file descriptor limit allows.
+
+    Takes upstream's ``common_file_mounts`` (destination -> source) or the
+    user's guide's ``num_sources=``/``estimated_files_per_source=``.
+    """
+    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+        try:
+            return _native.get_max_workers_for_file_mounts(
+                common_file_mounts,
+                cloud_str,
+                num_sources=num_sources,
+                estimated_files_per_source=estimated_files_per_source)
+        except Exception as error:  # pylint: disable=broad-except
+            _native_failed('get_max_workers_for_file_mounts', error)
+    return _python_get_max_workers_for_file_mounts(
+        common_file_mounts,
+        cloud_str,
+        num_sources=num_sources,
+        estimated_files_per_source=estimated_files_per_source)
+
+
+def estimate_fd_for_directory(path: str) -> int:
+    """Return five file descriptors per entry directly in ``path``."""
+    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+        try:
+            return _native.estimate_fd_for_directory(path)
+        except Exception as error:  # pylint: disable=broad-except
+            _native_failed('estimate_fd_for_directory', error)
+    return _python_estimate_fd_for_directory(path)
+
+
+# Introspection.
+
+
+def is_rust_available() -> bool:
+    """Return whether the next call would go to the native module.
+
+    True when ``sky_rs`` loads, ``SKYPILOT_USE_RUST`` allows it right now, and
+    this is not a child forked after Go started. (The name is the one callers
+    of the earlier Rust module already use.)
+    """
+    return _gate_open() and _load_native() is not None
+
+
+def get_backend_info() -> Dict[str, Any]:
+    """Describe which backend answers calls right now, and why.
+
+    Keys: ``backend`` (``'go'`` or ``'python'``), ``native_available``,
+    ``enabled`` (the ``SKYPILOT_USE_RUST`` gate now), ``reason`` (why Python,
+    else None), ``sky_rs_version``, ``go_version``, ``module_path`` (the
+    extension file), ``python_version``, ``platform``. Loads sky_rs if no
+    call has yet, so that ``native_available`` is a fact, not a guess.
+    """
+    enabled = _gate_open()
+    native = _load_native()
+    if not enabled:
+        reason: Optional[str] = (
+            f'{GATE_VARIABLE}={os.environ.get(GATE_VARIABLE)!r} turns the '
+            'native backend off')
+    elif native is None:
+        reason = _unavailable_reason
+    else:
+        reason = None
+    return {
+        'backend': 'go' if reason is None else 'python',
+        'native_available': native is not None,
+        'enabled': enabled,
+        'reason': reason,
+        'sky_rs_version': _sky_rs_version(),
+        'go_version': _ask_native(native, 'go_version'),
+        'module_path': _ask_native(native, 'extension_path'),
+        'python_version': platform.python_version(),
+        'platform': platform.platform(),
+    }
+
+
+def _sky_rs_version() -> Optional[str]:
+    try:
+        import sky_rs  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return None
+    return getattr(sky_rs, '__version__', None)
+
+
+def _ask_native(native: Any, function_name: str) -> Optional[str]:
+    if native is None:
+        return None
+    try:
+        return getattr(native, function_name)()
+    except Exception:  # pylint: disable=broad-except
+        return None

@@ -1,0 +1,156 @@
+"""Fork safety: the Go runtime does not survive fork(), callers must not notice.
+
+A child forked after the parent started Go must answer every call in Python
+and finish; a spawned child is a fresh process and may use Go again. Every
+wait has a timeout, so a hang fails the test instead of hanging the suite.
+"""
+
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import time
+
+import pytest
+
+from sky_fallback import rust_fallback
+
+TIMEOUT = 60
+
+pytestmark = pytest.mark.skipif(not hasattr(os, 'fork'), reason='needs fork')
+
+
+def exercise(directory):
+    """Call every public function on fixed input; return what it gave.
+
+    Runs in the parent and in children, so it must be a module-level function
+    (picklable for multiprocessing).
+    """
+    log = os.path.join(directory, 'log.txt')
+    info = rust_fallback.get_backend_info()
+    return {
+        'read_last_n_lines': rust_fallback.read_last_n_lines(log, 2),
+        'hash_file': rust_fallback.hash_file(log, 'sha256').hexdigest(),
+        'find_free_port': rust_fallback.find_free_port(0),
+        'base36_encode': rust_fallback.base36_encode('deadbeef'),
+        'format_float': rust_fallback.format_float(2.25),
+        'truncate_long_string': rust_fallback.truncate_long_string(
+            'a  b  c  d  e  f', 5),
+        'get_cpu_count': rust_fallback.get_cpu_count(),
+        'get_mem_size_gb': rust_fallback.get_mem_size_gb(),
+        'get_parallel_threads':
+            rust_fallback.get_parallel_threads('kubernetes'),
+        'is_process_alive': rust_fallback.is_process_alive(os.getpid()),
+        'get_max_workers_for_file_mounts':
+            rust_fallback.get_max_workers_for_file_mounts({'/d': directory}),
+        'estimate_fd_for_directory':
+            rust_fallback.estimate_fd_for_directory(directory),
+        'backend': info['backend'],
+        'reason': info['reason'],
+    }
+
+
+def answers(results):
+    return {k: v for k, v in results.items() if k not in ('backend', 'reason')}
+
+
+def call_sky_rs_directly(_):
+    """In a child: what calling sky_rs itself does (after the parent's Go)."""
+    import sky_rs  # pylint: disable=import-outside-toplevel
+    try:
+        return ('returns', sky_rs.base36_encode('ff'))
+    except Exception as error:  # pylint: disable=broad-except
+        return ('raises', type(error).__name__,
+                isinstance(error, NotImplementedError))
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    (tmp_path / 'log.txt').write_bytes(b'one\ntwo\r\nthree\n')
+    (tmp_path / 'sub').mkdir()
+    monkeypatch.delenv('SKYPILOT_POD_CPU_CORE_LIMIT', raising=False)
+    monkeypatch.delenv('SKYPILOT_POD_MEMORY_GB_LIMIT', raising=False)
+    monkeypatch.delenv('SKYPILOT_POD_MEMORY_BYTES_LIMIT', raising=False)
+    return str(tmp_path)
+
+
+def run_pool(method, function, arguments):
+    context = multiprocessing.get_context(method)
+    with context.Pool(2) as pool:
+        pending = pool.map_async(function, arguments)
+        try:
+            return pending.get(timeout=TIMEOUT)
+        except multiprocessing.TimeoutError:
+            pytest.fail(f'{method} pool did not finish in {TIMEOUT}s')
+    return None  # unreachable; the with block's exit terminates the pool
+
+
+def run_in_bare_fork(function, argument, result_path):
+    """Run function(argument) in an os.fork() child; return its result."""
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        status = 1
+        try:
+            with open(result_path, 'wb') as f:
+                pickle.dump(function(argument), f)
+            status = 0
+        finally:
+            os._exit(status)  # pylint: disable=protected-access
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail(f'forked child did not finish in {TIMEOUT}s')
+        time.sleep(0.02)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with open(result_path, 'rb') as f:
+        return pickle.load(f)
+
+
+def test_fork_pool_finishes_with_the_same_answers(workdir):
+    parent = exercise(workdir)
+    children = run_pool('fork', exercise, [workdir] * 4)
+    for child in children:
+        assert answers(child) == answers(parent)
+
+
+def test_fork_pool_after_the_parent_ran_go(native, workdir, monkeypatch):
+    monkeypatch.setenv('SKYPILOT_USE_RUST', '1')
+    parent = exercise(workdir)
+    assert native.is_loaded()
+    assert parent['backend'] == 'go'
+    children = run_pool('fork', exercise, [workdir] * 4)
+    for child in children:
+        assert answers(child) == answers(parent)
+        assert child['backend'] == 'python'
+        assert 'fork' in child['reason']
+
+
+def test_sky_rs_itself_refuses_in_a_forked_child(native):
+    native.load()
+    results = run_pool('fork', call_sky_rs_directly, [None])
+    assert results == [('raises', 'ForkedChildError', True)]
+
+
+def test_bare_fork_child(workdir, tmp_path):
+    parent = exercise(workdir)
+    child = run_in_bare_fork(exercise, workdir,
+                             str(tmp_path / 'sub' / 'result.pkl'))
+    assert answers(child) == answers(parent)
+    if 'sky_rs' in sys.modules and sys.modules['sky_rs'].is_loaded():
+        assert child['backend'] == 'python'
+
+
+def test_spawn_pool_may_use_go_again(workdir):
+    parent = exercise(workdir)
+    children = run_pool('spawn', exercise, [workdir] * 2)
+    for child in children:
+        assert answers(child) == answers(parent)
+        # A spawned child is a fresh interpreter: it decides like the parent
+        # would before any fork.
+        assert child['backend'] == parent['backend']
