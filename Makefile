@@ -19,7 +19,7 @@ all: demo
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "pybindgen==0.22.1" "setuptools>=64" wheel build \
+	$(PIP) install --quiet "pybindgen==0.22.1" "setuptools>=77" wheel build \
 		pytest "hypothesis>=6.100" "skypilot==0.14.1" psutil
 	touch $@
 
@@ -31,7 +31,7 @@ demo: install
 	$(PY) -m sky_fallback info
 	$(PY) -m sky_fallback bench --quick
 
-test: lint test-go fuzz-short test-py
+test: lint test-go fuzz-short test-py wheel-check wheel-matrix
 
 lint:
 	@test -z "$$(gofmt -l skyrs tests_go)" || { gofmt -l skyrs tests_go; exit 1; }

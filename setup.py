@@ -60,6 +60,14 @@ def pure_python_requested() -> bool:
     return _flag('SKY_RS_PURE_PYTHON')
 
 
+def _glibc() -> bool:
+    """Whether this Linux runs on glibc (as packaging's manylinux test)."""
+    try:
+        return bool(os.confstr('CS_GNU_LIBC_VERSION'))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 class NativeBuildError(Exception):
     """The Go extension could not be built."""
 
@@ -67,12 +75,27 @@ class NativeBuildError(Exception):
 class GopyBuildExt(build_ext):
     """Builds sky_rs._sky_rs with gopy instead of a C compiler."""
 
+    def build_extensions(self):
+        self._not_built = []
+        super().build_extensions()
+        # Whatever runs next (the in-place copy of an editable install, the
+        # wheel's file list) must not look for the missing extension.
+        self.extensions = [
+            e for e in self.extensions if e not in self._not_built
+        ]
+
     def build_extension(self, ext):
+        # An in-tree build directory may hold the extension of an earlier
+        # build; it must not ship in place of this one.
+        stale = self.get_ext_fullpath(ext.name)
+        if os.path.exists(stale):
+            os.remove(stale)
         try:
             self._build_with_gopy(ext)
         except NativeBuildError as e:
             if native_required():
                 raise
+            self._not_built.append(ext)
             self.distribution.sky_rs_native_built = False
             sys.stderr.write(
                 '\n*** sky_rs: the Go extension was not built '
@@ -86,9 +109,9 @@ class GopyBuildExt(build_ext):
     def _build_with_gopy(self, ext):
         if sys.platform not in ('linux', 'darwin'):
             raise NativeBuildError(f'no native build for {sys.platform}')
-        if 'musl' in (sysconfig.get_config_var('SOABI') or ''):
+        if sys.platform == 'linux' and not _glibc():
             raise NativeBuildError('Go shared libraries cannot be loaded by '
-                                   'CPython on musl libc')
+                                   'CPython on a libc other than glibc (musl)')
         go = shutil.which('go')
         if go is None:
             raise NativeBuildError('no Go toolchain on PATH')
@@ -144,7 +167,8 @@ class GopyBuildExt(build_ext):
         env['GOFLAGS'] = ' '.join(goflags)
         if sys.platform == 'darwin' and 'GOARCH' not in env:
             archs = [
-                a for a in shlex.split(env.get('ARCHFLAGS', '')) if a != '-arch'
+                a for a in shlex.split(env.get('ARCHFLAGS', ''))
+                if a != '-arch'
             ]
             if len(archs) > 1:
                 raise NativeBuildError(

@@ -79,7 +79,16 @@ def _load_extension():
         limits = resource.getrlimit(resource.RLIMIT_NOFILE)
     except (ImportError, OSError, ValueError):
         resource = limits = None
-    from sky_rs import _sky_rs  # pylint: disable=import-outside-toplevel
+    try:
+        from sky_rs import _sky_rs  # pylint: disable=import-outside-toplevel
+    except ImportError as e:
+        if extension_path() is None:
+            raise ImportError(
+                'sky_rs was installed without its Go extension (no Go '
+                'toolchain at build time?): install Go 1.26+ and reinstall '
+                'with `pip install --no-cache-dir --force-reinstall sky-rs`; '
+                'meanwhile sky_fallback answers every call in Python') from e
+        raise
     # The runtime starts on a thread of its own; the first call waits for it.
     _sky_rs.pyexport_GoVersion()
     if limits is not None and resource.getrlimit(
