@@ -10,7 +10,7 @@ PIP     = $(PY) -m pip
 STAMP   = $(VENV)/.deps-stamp
 FUZZTIME ?= 5s
 
-.PHONY: all demo install test test-go test-py fuzz-short fuzz bench wheel lint clean
+.PHONY: all demo install test test-go test-py fuzz-short fuzz stress bench wheel lint clean
 
 all: demo
 
@@ -47,17 +47,40 @@ fuzz-short:
 		go test ./tests_go -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
 
-fuzz:
-	$(MAKE) fuzz-short FUZZTIME=2m
-	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q tests_py/test_differential.py
+# The long fuzzing run (docs/RELIABILITY.md): every Go fuzz target for
+# FUZZ_LONG_TIME, then the Hypothesis differential tests against upstream
+# SkyPilot with the `long` profile (10,000 examples per property and subject),
+# printing how many examples each ran. A crash found becomes a regression
+# case (Go: testdata/fuzz/; Hypothesis: an @example).
+FUZZ_LONG_TIME ?= 2m
+fuzz: install
+	$(MAKE) fuzz-short FUZZTIME=$(FUZZ_LONG_TIME)
+	HYPOTHESIS_PROFILE=long SKY_RS_REQUIRE_NATIVE=1 $(PY) -m pytest -q \
+		tests_py/test_differential.py --hypothesis-show-statistics
+
+# The reliability tests at the scale of issue #6 (make test runs them scaled
+# down by SKY_RS_STRESS_SCALE=0.02): 16 threads x 10,000 calls, 1,000,000 calls
+# of each cheap function, 20,000 reads of a changing log, ... Each test's
+# figures go to $(FIGURES), one JSON object a line (docs/RELIABILITY.md).
+FIGURES ?= _build/reliability-figures.jsonl
+stress: install
+	mkdir -p $(dir $(FIGURES)) && rm -f $(FIGURES)
+	SKY_RS_STRESS_SCALE=1 SKY_RS_FIGURES=$(abspath $(FIGURES)) SKY_RS_REQUIRE_NATIVE=1 \
+		$(PY) -m pytest -q tests_py/test_hostile.py tests_py/test_faults.py \
+		tests_py/test_concurrency.py tests_py/test_memory.py tests_py/test_fork.py
 
 # Both backends through the fixture, then the whole suite with the env gate off.
 test-py: install
 	SKY_RS_REQUIRE_NATIVE=1 $(PY) -m pytest -q tests_py
 	SKYPILOT_USE_RUST=0 $(PY) -m pytest -q tests_py
 
+# Every function timed four ways (upstream SkyPilot, the Python reference, the
+# public API, sky_rs) on this machine: writes docs/BENCHMARKS.md and the
+# picture docs/benchmarks.png (matplotlib, installed here for it). About five
+# minutes on two cores; see sky_fallback/_bench.py.
 bench: install
-	$(PY) -m sky_fallback bench
+	$(PIP) install --quiet "matplotlib>=3.5"
+	$(PY) -m sky_fallback bench --write
 
 wheel: $(STAMP)
 	rm -rf dist

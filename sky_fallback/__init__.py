@@ -9,6 +9,7 @@ the pure-Python reference otherwise, with upstream's results either way.
 import logging
 
 from sky_fallback import rust_fallback
+from sky_fallback.rust_fallback import are_processes_alive
 from sky_fallback.rust_fallback import base36_encode
 from sky_fallback.rust_fallback import estimate_fd_for_directory
 from sky_fallback.rust_fallback import find_free_port
@@ -19,6 +20,7 @@ from sky_fallback.rust_fallback import get_max_workers_for_file_mounts
 from sky_fallback.rust_fallback import get_mem_size_gb
 from sky_fallback.rust_fallback import get_parallel_threads
 from sky_fallback.rust_fallback import hash_file
+from sky_fallback.rust_fallback import hash_files
 from sky_fallback.rust_fallback import is_process_alive
 from sky_fallback.rust_fallback import is_rust_available
 from sky_fallback.rust_fallback import read_last_n_lines
@@ -26,6 +28,16 @@ from sky_fallback.rust_fallback import truncate_long_string
 
 # A library does not configure logging; the application does.
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def __getattr__(name):
+    # patch_skypilot / unpatch_skypilot (sky_fallback/patch.py), imported on
+    # first use so that `import sky_fallback` does not pay for them.
+    if name in ('patch_skypilot', 'unpatch_skypilot'):
+        from sky_fallback import patch  # pylint: disable=import-outside-toplevel
+        return getattr(patch, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
 
 __all__ = [
     'rust_fallback',
@@ -41,6 +53,8 @@ __all__ = [
     'is_process_alive',
     'get_max_workers_for_file_mounts',
     'estimate_fd_for_directory',
+    'hash_files',
+    'are_processes_alive',
     'is_rust_available',
     'get_backend_info',
 ]

@@ -1,10 +1,12 @@
-"""``python -m sky_fallback [info] [--json]``: which backend answers, why."""
+"""``python -m sky_fallback [info [--json] | compare FUNCTION ARG... | bench]``."""
 
 import argparse
 import json
 import sys
 from typing import List, Optional
 
+from sky_fallback import _bench
+from sky_fallback import _compare
 from sky_fallback import rust_fallback
 
 
@@ -32,7 +34,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                                     action='store_true',
                                     default=argparse.SUPPRESS,
                                     help='print the report as JSON')
+    _compare.add_parser(subcommands)
+    _bench.add_parser(subcommands)
     args = parser.parse_args(argv)
+    if args.command == 'bench':
+        return _bench.run(args)
+    if args.command == 'compare':
+        return _compare.run(args)
     _print_info(as_json=getattr(args, 'json', False))
     return 0
 

@@ -17,7 +17,7 @@ import os
 import resource
 import socket
 import sys
-from typing import Dict, List, Optional, Union
+from typing import Dict, Iterable, List, Optional, Union
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,15 @@ def _python_hash_file(path: str, hash_alg: str) -> 'hashlib._Hash':
         return file_hash
 
 
+def _python_hash_files(paths: List[str],
+                       hash_alg: str) -> List['hashlib._Hash']:
+    """Return ``[_python_hash_file(path, hash_alg) for path in paths]``.
+
+    Files are hashed in order; the first failure is raised.
+    """
+    return [_python_hash_file(path, hash_alg) for path in paths]
+
+
 def _python_find_free_port(start_port: int) -> int:
     """Return the first port from ``start_port`` up to 65534 that binds.
 
@@ -148,7 +157,9 @@ def _python_format_float(num: Union[float, int], precision: int = 1) -> str:
     """
     if isinstance(num, int):
         return str(num)
-    return '{:.0f}'.format(num) if num.is_integer() else f'{num:.{precision}f}'
+    # f'{num:.0f}' is upstream's '{:.0f}'.format(num) (both call
+    # format(num, '.0f')) without the method call.
+    return f'{num:.0f}' if num.is_integer() else f'{num:.{precision}f}'
 
 
 def _python_truncate_long_string(s: str,
@@ -165,11 +176,11 @@ def _python_truncate_long_string(s: str,
     if truncate_middle:
         if max_length <= 3:
             return '...'
-        # One more code point at the start when max_length - 3 is odd.
-        half_length = (max_length - 3) // 2
-        remainder = (max_length - 3) % 2
-        start_length = half_length + remainder
-        end_length = half_length
+        # ceil((max_length - 3) / 2) code points from the start, one more
+        # than from the end when max_length - 3 is odd (upstream's half plus
+        # remainder, in one step).
+        start_length = (max_length - 2) // 2
+        end_length = (max_length - 3) // 2
         if end_length == 0:
             return s[:start_length] + '...'
         return s[:start_length] + '...' + s[-end_length:]
@@ -238,7 +249,11 @@ def _python_get_parallel_threads(cloud_str: Optional[str] = None) -> int:
     cpu_count = os.cpu_count()
     if cpu_count is None:
         cpu_count = 1
-    return max(4, cpu_count - 1) * _thread_multiplier(cloud_str)
+    # Upstream's multiplier, inline. A truthy non-string raises
+    # AttributeError here, as upstream.
+    if cloud_str and cloud_str.lower() == 'kubernetes':
+        return max(4, cpu_count - 1) * 4
+    return max(4, cpu_count - 1)
 
 
 def _python_get_max_workers_for_file_mounts(
@@ -301,20 +316,18 @@ def _python_is_process_alive(pid: int) -> bool:
     return not _has_exited(pid)
 
 
+def _python_are_processes_alive(pids: Iterable[int]) -> List[bool]:
+    """Return ``[_python_is_process_alive(pid) for pid in pids]``: the batch
+    form, for health checks over many pids (SPEC.md, not upstream)."""
+    return [_python_is_process_alive(pid) for pid in pids]
+
+
 def _python_estimate_fd_for_directory(path: str) -> int:
     """Return five descriptors per entry directly in ``path`` (SPEC.md)."""
     return 5 * len(os.listdir(path))
 
 
 # Helpers, as upstream has them.
-
-
-def _thread_multiplier(cloud_str: Optional[str]) -> int:
-    # Kubernetes gets four times the threads. A truthy non-string raises
-    # AttributeError here, as upstream.
-    if cloud_str and cloud_str.lower() == 'kubernetes':
-        return 4
-    return 1
 
 
 def _fd_limit_with_warning() -> int:

@@ -9,7 +9,11 @@ backend answers. Each call goes to ``sky_rs`` when
 - ``SKYPILOT_USE_RUST`` is not ``0``/``false``/``no``/``off`` (any case) at the
   moment of the call, and
 - this process is not a child forked after the Go runtime started (Go does not
-  survive ``fork()``).
+  survive ``fork()``), and
+- Go is the faster backend for that function: where the Python reference is
+  faster (``PYTHON_ROUTED``, measured in docs/BENCHMARKS.md) the public
+  function *is* the reference, unless ``SKY_RS_FORCE_NATIVE=1`` was set at
+  import. ``get_backend_info()['routes']`` shows the routing.
 
 Otherwise, and whenever the native call raises, the pure-Python reference
 (``_python_<name>``) answers that call. Native results are trusted; native
@@ -24,8 +28,10 @@ import logging
 import os
 import platform
 import sys
-from typing import Any, Dict, FrozenSet, List, Optional, Protocol, Set, Union
+from typing import (Any, Dict, FrozenSet, Iterable, List, Optional, Protocol,
+                    Set, Union)
 
+from sky_fallback._reference import _python_are_processes_alive
 from sky_fallback._reference import _python_base36_encode
 from sky_fallback._reference import _python_estimate_fd_for_directory
 from sky_fallback._reference import _python_find_free_port
@@ -35,6 +41,7 @@ from sky_fallback._reference import _python_get_max_workers_for_file_mounts
 from sky_fallback._reference import _python_get_mem_size_gb
 from sky_fallback._reference import _python_get_parallel_threads
 from sky_fallback._reference import _python_hash_file
+from sky_fallback._reference import _python_hash_files
 from sky_fallback._reference import _python_is_process_alive
 from sky_fallback._reference import _python_read_last_n_lines
 from sky_fallback._reference import _python_truncate_long_string
@@ -52,6 +59,8 @@ __all__ = [
     'is_process_alive',
     'get_max_workers_for_file_mounts',
     'estimate_fd_for_directory',
+    'hash_files',
+    'are_processes_alive',
     'is_rust_available',
     'get_backend_info',
 ]
@@ -101,20 +110,26 @@ _GATE_OFF_TEXT: FrozenSet[str] = frozenset(
     variant for word in _GATE_OFF_WORDS for variant in _case_variants(word))
 
 try:
-    _environ_get = os.environ._data.get  # type: ignore[attr-defined]
+    _environ: Any = os.environ._data  # type: ignore[attr-defined]
     _GATE_KEY: Any = os.environ.encodekey(  # type: ignore[attr-defined]
         GATE_VARIABLE)
     _GATE_OFF: FrozenSet[Any] = frozenset(
         os.environ.encodevalue(value)  # type: ignore[attr-defined]
         for value in _GATE_OFF_TEXT)
 except AttributeError:  # Not CPython's os._Environ: take the slow path.
-    _environ_get = os.environ.get
+    _environ = os.environ
     _GATE_KEY = GATE_VARIABLE
     _GATE_OFF = _GATE_OFF_TEXT
 
 
+_environ_get = _environ.get
+
+# Each function tests the gate inline, as
+#     _GATE_KEY not in _environ or _environ[_GATE_KEY] not in _GATE_OFF
+# which, with the variable unset (the usual case), is one dict lookup and no
+# call at all.
 def _gate_open() -> bool:
-    return _environ_get(_GATE_KEY) not in _GATE_OFF
+    return _GATE_KEY not in _environ or _environ[_GATE_KEY] not in _GATE_OFF
 
 
 # The native side. ``_native`` is the sky_rs module once loaded, None when it
@@ -205,7 +220,8 @@ def read_last_n_lines(file_path: str,
     Raises ``AssertionError`` for ``n < 0``, ``chunk_size <= 0`` or a missing
     file, and ``RuntimeError`` for other read errors.
     """
-    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+    if _native is not None and (_GATE_KEY not in _environ or
+                                _environ[_GATE_KEY] not in _GATE_OFF):
         try:
             return _native.read_last_n_lines(file_path, n, chunk_size,
                                              encoding, errors)
@@ -222,7 +238,9 @@ def hash_file(path: str, hash_alg: str) -> FileHash:
     ``block_size``. The file is opened first, so a missing file raises
     ``FileNotFoundError`` even when the algorithm is unknown.
     """
-    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+    if (_native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF and
+            not (type(hash_alg) is str and  # pylint: disable=unidiomatic-typecheck
+                 hash_alg in PYTHON_ROUTED_HASH_ALGORITHMS)):
         try:
             return _native.hash_file(path, hash_alg)
         except Exception as error:  # pylint: disable=broad-except
@@ -230,12 +248,32 @@ def hash_file(path: str, hash_alg: str) -> FileHash:
     return _python_hash_file(path, hash_alg)
 
 
+def hash_files(paths: Iterable[str], hash_alg: str) -> List[FileHash]:
+    """Return ``[hash_file(path, hash_alg) for path in paths]``.
+
+    The native side hashes the files on all cores, a batch per call into Go:
+    the form for SkyPilot's file mounts, thousands of small files hashed on
+    every launch. The first error is raised as that loop would raise it.
+    """
+    if not isinstance(paths, (list, tuple)):
+        paths = list(paths)  # The reference may have to go over them again.
+    if (_native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF and
+            not (type(hash_alg) is str and  # pylint: disable=unidiomatic-typecheck
+                 hash_alg in PYTHON_ROUTED_HASH_ALGORITHMS)):
+        try:
+            return _native.hash_files(paths, hash_alg)
+        except Exception as error:  # pylint: disable=broad-except
+            _native_failed('hash_files', error)
+    return _python_hash_files(paths, hash_alg)
+
+
 def find_free_port(start_port: int) -> int:
     """Return the first port from ``start_port`` up to 65534 that binds.
 
     Raises ``OSError('No free ports available.')`` when none does.
     """
-    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+    if _native is not None and (_GATE_KEY not in _environ or
+                                _environ[_GATE_KEY] not in _GATE_OFF):
         try:
             return _native.find_free_port(start_port)
         except Exception as error:  # pylint: disable=broad-except
@@ -248,7 +286,8 @@ def base36_encode(hex_str: str) -> str:
 
     A negative number raises ``ValueError`` (upstream loops forever).
     """
-    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+    if _native is not None and (_GATE_KEY not in _environ or
+                                _environ[_GATE_KEY] not in _GATE_OFF):
         try:
             return _native.base36_encode(hex_str)
         except Exception as error:  # pylint: disable=broad-except
@@ -258,7 +297,8 @@ def base36_encode(hex_str: str) -> str:
 
 def format_float(num: Union[float, int], precision: int = 1) -> str:
     """Format a number without a decimal point when it is whole."""
-    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+    if _native is not None and (_GATE_KEY not in _environ or
+                                _environ[_GATE_KEY] not in _GATE_OFF):
         try:
             return _native.format_float(num, precision)
         except Exception as error:  # pylint: disable=broad-except
@@ -270,7 +310,8 @@ def truncate_long_string(s: str,
                          max_length: int = 35,
                          truncate_middle: bool = False) -> str:
     """Truncate ``s`` to about ``max_length`` code points, adding ``'...'``."""
-    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+    if _native is not None and (_GATE_KEY not in _environ or
+                                _environ[_GATE_KEY] not in _GATE_OFF):
         try:
             return _native.truncate_long_string(s, max_length,
                                                 truncate_middle)
@@ -281,7 +322,8 @@ def truncate_long_string(s: str,
 
 def get_cpu_count() -> int:
     """Return the number of usable CPUs, aware of affinity and cgroups."""
-    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+    if _native is not None and (_GATE_KEY not in _environ or
+                                _environ[_GATE_KEY] not in _GATE_OFF):
         try:
             return _native.get_cpu_count()
         except Exception as error:  # pylint: disable=broad-except
@@ -291,7 +333,8 @@ def get_cpu_count() -> int:
 
 def get_mem_size_gb() -> float:
     """Return the usable memory in GiB, aware of cgroups."""
-    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+    if _native is not None and (_GATE_KEY not in _environ or
+                                _environ[_GATE_KEY] not in _GATE_OFF):
         try:
             return _native.get_mem_size_gb()
         except Exception as error:  # pylint: disable=broad-except
@@ -301,7 +344,8 @@ def get_mem_size_gb() -> float:
 
 def get_parallel_threads(cloud_str: Optional[str] = None) -> int:
     """Return ``max(4, cpus - 1)`` threads, four times that on Kubernetes."""
-    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+    if _native is not None and (_GATE_KEY not in _environ or
+                                _environ[_GATE_KEY] not in _GATE_OFF):
         try:
             return _native.get_parallel_threads(cloud_str)
         except Exception as error:  # pylint: disable=broad-except
@@ -311,12 +355,30 @@ def get_parallel_threads(cloud_str: Optional[str] = None) -> int:
 
 def is_process_alive(pid: int) -> bool:
     """Return whether ``pid`` is a live process (a zombie is not)."""
-    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+    if _native is not None and (_GATE_KEY not in _environ or
+                                _environ[_GATE_KEY] not in _GATE_OFF):
         try:
             return _native.is_process_alive(pid)
         except Exception as error:  # pylint: disable=broad-except
             _native_failed('is_process_alive', error)
     return _python_is_process_alive(pid)
+
+
+def are_processes_alive(pids: Iterable[int]) -> List[bool]:
+    """Return ``[is_process_alive(pid) for pid in pids]``, in one call.
+
+    The native side checks the whole batch in one call into Go, on all
+    cores: the form for health checks over many pids.
+    """
+    if not isinstance(pids, (list, tuple)):
+        pids = list(pids)  # The reference may have to go over them again.
+    if _native is not None and (_GATE_KEY not in _environ or
+                                _environ[_GATE_KEY] not in _GATE_OFF):
+        try:
+            return _native.are_processes_alive(pids)
+        except Exception as error:  # pylint: disable=broad-except
+            _native_failed('are_processes_alive', error)
+    return _python_are_processes_alive(pids)
 
 
 def get_max_workers_for_file_mounts(
@@ -330,7 +392,8 @@ def get_max_workers_for_file_mounts(
     Takes upstream's ``common_file_mounts`` (destination -> source) or the
     user's guide's ``num_sources=``/``estimated_files_per_source=``.
     """
-    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+    if _native is not None and (_GATE_KEY not in _environ or
+                                _environ[_GATE_KEY] not in _GATE_OFF):
         try:
             return _native.get_max_workers_for_file_mounts(
                 common_file_mounts,
@@ -348,12 +411,75 @@ def get_max_workers_for_file_mounts(
 
 def estimate_fd_for_directory(path: str) -> int:
     """Return five file descriptors per entry directly in ``path``."""
-    if _native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF:
+    if _native is not None and (_GATE_KEY not in _environ or
+                                _environ[_GATE_KEY] not in _GATE_OFF):
         try:
             return _native.estimate_fd_for_directory(path)
         except Exception as error:  # pylint: disable=broad-except
             _native_failed('estimate_fd_for_directory', error)
     return _python_estimate_fd_for_directory(path)
+
+
+# Routing. A function answers natively only where Go measured faster than
+# the Python reference (docs/BENCHMARKS.md, made by `make bench`, shows the
+# figures). Where Python is faster, the public name *is* the reference, so a
+# call costs exactly what the reference costs, with no gate and no dispatch
+# in between: for these functions a call into Go costs more than the whole
+# Python answer. SKY_RS_FORCE_NATIVE=1, read at import, routes every function
+# through the native side (as the test suite runs, so that every line of Go
+# stays exercised through this module too).
+FORCE_NATIVE_VARIABLE = 'SKY_RS_FORCE_NATIVE'
+FORCE_NATIVE: bool = os.environ.get(FORCE_NATIVE_VARIABLE, '').strip().lower(
+) in ('1', 'true', 'yes', 'on')
+
+# The functions the reference answers (unless FORCE_NATIVE): a few hundred
+# nanoseconds of Python each, less than one call into Go.
+PYTHON_ROUTED: FrozenSet[str] = frozenset({
+    'format_float',
+    'truncate_long_string',
+    'get_parallel_threads',
+})
+
+# hash_file and hash_files are routed by algorithm too: with these hashlib
+# (OpenSSL) hashes a large file faster than Go, so the reference answers
+# (unless FORCE_NATIVE). Both cases, as callers spell them.
+PYTHON_ROUTED_HASH_ALGORITHMS: FrozenSet[str] = frozenset(
+    () if FORCE_NATIVE else (spelling for algorithm in ('sha384', 'sha512')
+                             for spelling in (algorithm, algorithm.upper())))
+
+if not FORCE_NATIVE:
+    format_float = _python_format_float  # type: ignore[assignment] # noqa: F811
+    truncate_long_string = _python_truncate_long_string  # type: ignore[assignment] # noqa: F811
+    get_parallel_threads = _python_get_parallel_threads  # type: ignore[assignment] # noqa: F811
+
+
+def routes() -> Dict[str, str]:
+    """Return which backend answers each function now: ``'go'`` or
+    ``'python'`` (the gate, the availability of sky_rs and the routing
+    together)."""
+    native = _gate_open() and _load_native() is not None
+    return {
+        name: ('go' if native and (FORCE_NATIVE or name not in PYTHON_ROUTED)
+               else 'python') for name in _ROUTED_NAMES
+    }
+
+
+_ROUTED_NAMES = (
+    'read_last_n_lines',
+    'hash_file',
+    'find_free_port',
+    'base36_encode',
+    'format_float',
+    'truncate_long_string',
+    'get_cpu_count',
+    'get_mem_size_gb',
+    'get_parallel_threads',
+    'is_process_alive',
+    'get_max_workers_for_file_mounts',
+    'estimate_fd_for_directory',
+    'are_processes_alive',
+    'hash_files',
+)
 
 
 # Introspection.
@@ -375,8 +501,10 @@ def get_backend_info() -> Dict[str, Any]:
     Keys: ``backend`` (``'go'`` or ``'python'``), ``native_available``,
     ``enabled`` (the ``SKYPILOT_USE_RUST`` gate now), ``reason`` (why Python,
     else None), ``sky_rs_version``, ``go_version``, ``module_path`` (the
-    extension file), ``python_version``, ``platform``. Loads sky_rs if no
-    call has yet, so that ``native_available`` is a fact, not a guess.
+    extension file), ``python_version``, ``platform``, ``force_native``
+    (``SKY_RS_FORCE_NATIVE`` at import) and ``routes`` (see :func:`routes`:
+    which backend answers each function now). Loads sky_rs if no call has
+    yet, so that ``native_available`` is a fact, not a guess.
     """
     enabled = _gate_open()
     native = _load_native()
@@ -398,6 +526,8 @@ def get_backend_info() -> Dict[str, Any]:
         'module_path': _ask_native(native, 'extension_path'),
         'python_version': platform.python_version(),
         'platform': platform.platform(),
+        'force_native': FORCE_NATIVE,
+        'routes': routes(),
     }
 
 

@@ -15,9 +15,11 @@ than UTF-8, an unusual hash algorithm, a string Go cannot carry) raises
 pure Python. Most callers want that module, not this one.
 """
 
+import array
 import builtins
+import itertools
 import os
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 __version__ = '0.1.0'
 
@@ -142,8 +144,10 @@ def _error(err: RuntimeError, filename=None) -> BaseException:
     _, kind, errno, message = parts
     if kind == 'OSError':
         code = int(errno)
-        if code:  # message is the file name Go knew, if any
-            return OSError(code, os.strerror(code), filename or message or None)
+        if code:  # message is the file name Go knew, if any; none (a
+            # failed read or seek on an open file) means Python names none.
+            return OSError(code, os.strerror(code),
+                           (filename or message) if message else None)
         return OSError(message)
     if kind == 'Decline':
         return NotImplementedError(message)
@@ -187,11 +191,19 @@ def _is_int(value) -> bool:
 _environ_data = getattr(os.environ, '_data', None)
 
 
-def _getenv(name: str) -> Optional[str]:
-    """os.environ.get, at a fraction of its cost (read on every call)."""
+def _environ_key(name: str):
+    """``name`` as os.environ stores it, for _getenv."""
     if _environ_data is None:
-        return os.environ.get(name)
-    value = _environ_data.get(os.environ.encodekey(name))
+        return name
+    return os.environ.encodekey(name)
+
+
+def _getenv(key) -> Optional[str]:
+    """os.environ.get(name) for key = _environ_key(name), at a fraction of its
+    cost (these variables are read on every call)."""
+    if _environ_data is None:
+        return os.environ.get(key)
+    value = _environ_data.get(key)
     return None if value is None else os.environ.decodevalue(value)
 
 
@@ -214,16 +226,49 @@ def read_last_n_lines(file_path: str,
     """The last ``n`` lines of a file, exactly as upstream SkyPilot returns them.
 
     Go finds the lines (reading backwards from the end, so the cost does not
-    grow with the file) and returns their bytes in one piece; Python decodes
-    them and splits them into a list in one C-level pass.
+    grow with the file) and returns them in one str, with a separator after
+    each line that occurs nowhere in them; one ``str.split`` (a C-level pass)
+    makes the list.
     """
     if encoding not in _UTF8_NAMES or not (errors in _CONTEXT_FREE_ERRORS or
                                            errors == 'strict'):
         raise NotImplementedError(
             f'sky_rs reads UTF-8 only with errors in '
             f'{sorted(_CONTEXT_FREE_ERRORS)} or strict')
-    if not (type(file_path) is str and _is_int(n) and _is_int(chunk_size)):  # pylint: disable=unidiomatic-typecheck
+    if not (type(file_path) is str and type(n) is int and  # pylint: disable=unidiomatic-typecheck
+            type(chunk_size) is int):  # pylint: disable=unidiomatic-typecheck
         raise NotImplementedError('sky_rs takes a str path and int sizes')
+    # Looked up outside the try: in a forked child this raises
+    # ForkedChildError, a NotImplementedError and so a RuntimeError too.
+    function = (_lib or load()).pyexport_ReadLastNLinesText
+    try:
+        text = function(file_path, n, chunk_size)
+    except UnicodeDecodeError:
+        # gopy decodes the lines strictly: invalid UTF-8 is decoded here,
+        # with the caller's error handler.
+        return _read_last_n_lines_bytes(file_path, n, chunk_size, errors)
+    except RuntimeError as e:
+        error = _error(e, file_path)
+        if isinstance(error, OSError):
+            raise RuntimeError(f'Failed to read last {n} lines from '
+                               f'{file_path}: {error}') from error
+        raise error from None
+    except _CANNOT_CARRY as e:
+        raise _decline(e) from None
+    if len(text) == 1:
+        if text == '0':
+            return []
+        if text == 'B':
+            return _read_last_n_lines_bytes(file_path, n, chunk_size, errors)
+    lines = text.split(text[-1])
+    lines.pop()
+    return lines
+
+
+def _read_last_n_lines_bytes(file_path: str, n: int, chunk_size: int,
+                             errors: str) -> List[str]:
+    """read_last_n_lines for lines that cannot cross as a str (a NUL byte,
+    invalid UTF-8 not to be replaced): their bytes, decoded here."""
     try:
         handle = _call('pyexport_ReadLastNLines', file_path, n, chunk_size,
                        filename=file_path)
@@ -299,28 +344,105 @@ def hash_file(path: str, hash_alg: str) -> FileDigest:
     name = hash_alg.lower()
     if name not in FileDigest.SIZES:
         raise NotImplementedError(f'sky_rs does not hash with {hash_alg!r}')
-    return FileDigest(name, _call('pyexport_HashFile', path, name,
-                                  filename=path))
+    return FileDigest(name, _hash_whole_file(path, name))
+
+
+# Numbers that name a file being hashed over several calls, never reused.
+_hash_tokens = itertools.count(1)
+
+
+def _hash_whole_file(path: str, name: str) -> str:
+    """The hex digest of the file at ``path``.
+
+    A small file costs one call. Python runs signal handlers only between
+    calls, so a large file is hashed in steps of about 0.1 s, one call each,
+    and Ctrl-C stops it as soon as it stops upstream's read loop. The token
+    is chosen here, before the first call, so that however the loop is left
+    (KeyboardInterrupt may come right after a call returned) the file that
+    Go may hold open under it is closed.
+    """
+    token = next(_hash_tokens)
+    hexdigest = ''
+    try:
+        hexdigest = _call('pyexport_HashFile', path, name, token, filename=path)
+        while not hexdigest:
+            hexdigest = _call('pyexport_HashFileStep', token)
+    finally:
+        if not hexdigest and _lib is not None and _lib is not _FORKED:
+            _lib.pyexport_HashFileClose(token)
+    return hexdigest
+
+
+# Paths per joined string: bounds the memory of a batch and the cost of the
+# split Go does on each call of it.
+_HASH_FILES_CHUNK = 4096
 
 
 def hash_files(paths: List[str], hash_alg: str) -> List[FileDigest]:
-    """hash_file for many files in one call, hashed on all cores."""
-    raise NotImplementedError('hash_files is not built yet')
+    """``[hash_file(p, hash_alg) for p in paths]``, with the files hashed on
+    all cores, one call per 0.1 s or so (so Ctrl-C works as in that loop).
+
+    Go hashes the files it can and leaves the others (missing, a directory,
+    larger than 32 MiB, ...) to ``hash_file``, taken in order: the first
+    error is raised where the loop would raise it.
+    """
+    if type(hash_alg) is not str:  # pylint: disable=unidiomatic-typecheck
+        raise NotImplementedError('sky_rs takes a str algorithm')
+    if type(paths) is not list:  # pylint: disable=unidiomatic-typecheck
+        paths = list(paths)
+    if not paths:
+        return []
+    name = hash_alg.lower()
+    if name not in FileDigest.SIZES:
+        raise NotImplementedError(f'sky_rs does not hash with {hash_alg!r}')
+    digests = []
+    for first in range(0, len(paths), _HASH_FILES_CHUNK):
+        chunk = paths[first:first + _HASH_FILES_CHUNK]
+        try:
+            joined = '\n'.join(chunk)
+        except TypeError:
+            raise NotImplementedError('sky_rs takes str paths') from None
+        if joined.count('\n') != len(chunk) - 1:
+            raise NotImplementedError('sky_rs cannot carry a path with a '
+                                      'newline')
+        done = 0
+        while done < len(chunk):
+            lines = _call('pyexport_HashFiles', joined, name, done).split('\n')
+            if '' in lines:  # files left to hash_file
+                for line, path in zip(lines, chunk[done:]):
+                    digests.append(
+                        FileDigest(name, line or _hash_whole_file(path, name)))
+            else:
+                digests.extend([FileDigest(name, line) for line in lines])
+            done += len(lines)
+    return digests
 
 
 def find_free_port(start_port: int) -> int:
     """The first port from ``start_port`` to 65534 that an IPv4 TCP socket can
     bind on all interfaces (no SO_REUSEADDR, as upstream)."""
-    if not _is_int(start_port):
+    if type(start_port) is not int:  # pylint: disable=unidiomatic-typecheck
         raise NotImplementedError('sky_rs takes an int port')
-    return _call('pyexport_FindFreePort', start_port)
+    function = (_lib or load()).pyexport_FindFreePort
+    try:
+        return function(start_port)
+    except RuntimeError as e:
+        raise _error(e) from None
+    except _CANNOT_CARRY as e:
+        raise _decline(e) from None
 
 
 def estimate_fd_for_directory(path: str) -> int:
     """5 file descriptors per entry directly in ``path`` (counted, not listed)."""
     if type(path) is not str:  # pylint: disable=unidiomatic-typecheck
         raise NotImplementedError('sky_rs takes a str path')
-    return _call('pyexport_EstimateFDForDirectory', path, filename=path)
+    function = (_lib or load()).pyexport_EstimateFDForDirectory
+    try:
+        return function(path)
+    except RuntimeError as e:
+        raise _error(e, path) from None
+    except _CANNOT_CARRY as e:
+        raise _decline(e) from None
 
 
 # --- strings --------------------------------------------------------------
@@ -330,22 +452,30 @@ def base36_encode(hex_str: str) -> str:
     """``int(hex_str, 16)`` written in base 36 (alphabet 0-9a-z)."""
     if type(hex_str) is not str:  # pylint: disable=unidiomatic-typecheck
         raise NotImplementedError('sky_rs takes a str')
+    function = (_lib or load()).pyexport_Base36Encode
     try:
-        return _call('pyexport_Base36Encode', hex_str)
-    except ValueError as e:
-        if str(e) == 'negative':
-            raise ValueError('base36_encode() requires a non-negative '
-                             f'number: {hex_str!r}') from None
-        # CPython's message: "%.200R", the repr cut at 200 characters.
-        raise ValueError('invalid literal for int() with base 16: '
-                         f'{repr(hex_str)[:200]}') from None
+        return function(hex_str)
+    except RuntimeError as e:
+        error = _error(e)
+    except _CANNOT_CARRY as e:
+        raise _decline(e) from None
+    if not isinstance(error, ValueError):
+        raise error
+    if str(error) == 'negative':
+        raise ValueError('base36_encode() requires a non-negative '
+                         f'number: {hex_str!r}') from None
+    # CPython's message: "%.200R", the repr cut at 200 characters.
+    raise ValueError('invalid literal for int() with base 16: '
+                     f'{repr(hex_str)[:200]}') from None
 
 
 def format_float(num, precision: int = 1) -> str:
     """``num`` without a decimal point if whole, else to ``precision`` places."""
     if isinstance(num, int):
         return str(num)
-    if not (isinstance(num, float) and _is_int(precision)):
+    # Exactly float: a subclass may override __format__ or is_integer(),
+    # which upstream calls.
+    if not (type(num) is float and _is_int(precision)):  # pylint: disable=unidiomatic-typecheck
         raise NotImplementedError('sky_rs formats a float with int precision')
     return _call('pyexport_FormatFloat', num, precision)
 
@@ -365,37 +495,50 @@ def truncate_long_string(s: str,
 # --- system ---------------------------------------------------------------
 
 
+_CPU_LIMIT_KEY = _environ_key('SKYPILOT_POD_CPU_CORE_LIMIT')
+_MEMORY_GB_LIMIT_KEY = _environ_key('SKYPILOT_POD_MEMORY_GB_LIMIT')
+_MEMORY_BYTES_LIMIT_KEY = _environ_key('SKYPILOT_POD_MEMORY_BYTES_LIMIT')
+
+
 def get_cpu_count() -> int:
     """CPUs this process may use: min of logical CPUs, affinity and cgroup
     quota, unless SKYPILOT_POD_CPU_CORE_LIMIT says otherwise."""
-    value = _getenv('SKYPILOT_POD_CPU_CORE_LIMIT')
+    value = _getenv(_CPU_LIMIT_KEY)
     if value is not None:
         try:
             return int(float(value))
         except ValueError as e:
             raise ValueError(
                 f'Failed to parse the number of CPUs from {value}') from e
-    return _call('pyexport_CPUCount')
+    function = (_lib or load()).pyexport_CPUCount
+    try:
+        return function()
+    except RuntimeError as e:
+        raise _error(e) from None
 
 
 def get_mem_size_gb() -> float:
     """Memory in GiB: min of physical memory and cgroup limit, unless
     SKYPILOT_POD_MEMORY_GB_LIMIT / _BYTES_LIMIT say otherwise."""
-    value = _getenv('SKYPILOT_POD_MEMORY_GB_LIMIT')
+    value = _getenv(_MEMORY_GB_LIMIT_KEY)
     if value is not None:
         try:
             return float(value)
         except ValueError as e:
             raise ValueError(
                 f'Failed to parse the memory size from {value} (GB)') from e
-    value = _getenv('SKYPILOT_POD_MEMORY_BYTES_LIMIT')
+    value = _getenv(_MEMORY_BYTES_LIMIT_KEY)
     if value is not None:
         try:
             return float(value) / (1024**3)
         except ValueError as e:
             raise ValueError(
                 f'Failed to parse the memory size from {value} (bytes)') from e
-    return _call('pyexport_MemSizeGB')
+    function = (_lib or load()).pyexport_MemSizeGB
+    try:
+        return function()
+    except RuntimeError as e:
+        raise _error(e) from None
 
 
 def _is_kubernetes(cloud_str) -> bool:
@@ -411,16 +554,44 @@ def get_parallel_threads(cloud_str: Optional[str] = None) -> int:
 
 def is_process_alive(pid: int) -> bool:
     """Whether ``pid`` names a live process (zombies are not alive)."""
-    if not _is_int(pid):
+    if type(pid) is not int:  # pylint: disable=unidiomatic-typecheck
         raise NotImplementedError('sky_rs takes an int pid')
-    if pid <= 0 or pid > 2**31 - 1:
+    if pid <= 0 or pid > 2147483647:
         return False
-    return _call('pyexport_IsProcessAlive', pid)
+    function = (_lib or load()).pyexport_IsProcessAlive
+    try:
+        return function(pid)
+    except RuntimeError as e:
+        raise _error(e) from None
 
 
-def are_processes_alive(pids: List[int]) -> List[bool]:
-    """is_process_alive for many pids in one call."""
-    raise NotImplementedError('are_processes_alive is not built yet')
+_ALIVE = {'1': True, '0': False}
+_INT_TYPE = frozenset((int,))
+
+
+def are_processes_alive(pids: Iterable[int]) -> List[bool]:
+    """is_process_alive for each pid, in order, in one call into Go, which
+    checks a large batch on all cores."""
+    if not isinstance(pids, (list, tuple)):
+        pids = list(pids)
+    # Plain ints only: array() would take a bool (or an int-like object) as
+    # a number, where the reference formats it into a /proc path.
+    if not set(map(type, pids)) <= _INT_TYPE:
+        raise NotImplementedError('sky_rs takes a list of int pids')
+    try:
+        # C-level passes; formatting each pid as text costs far more.
+        packed = array.array('q', pids).tobytes().hex()
+    except OverflowError as e:
+        # Beyond int64: the reference answers (no such process).
+        raise _decline(e) from None
+    if not packed:
+        return []
+    function = (_lib or load()).pyexport_AreProcessesAlive
+    try:
+        alive = function(packed)
+    except RuntimeError as e:
+        raise _error(e) from None
+    return list(map(_ALIVE.__getitem__, alive))
 
 
 _fd_limit_warning_shown = False

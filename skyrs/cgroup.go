@@ -3,7 +3,6 @@ package skyrs
 import (
 	"errors"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -90,15 +89,14 @@ func CgroupMemoryLimit(root string) (limit int64, ok bool) {
 // isCgroupV2 reports whether root/cgroup.controllers is a regular file,
 // following symbolic links, as os.path.isfile does.
 func isCgroupV2(root string) bool {
-	info, err := os.Stat(filepath.Join(root, "cgroup.controllers"))
-	return err == nil && info.Mode().IsRegular()
+	return isRegularFile(filepath.Join(root, "cgroup.controllers"))
 }
 
 // readCgroupFile reads a cgroup file the way upstream's
 // open(path, encoding='utf-8').read() does, where a read error (OSError) and
 // invalid UTF-8 (UnicodeDecodeError, a ValueError) both mean "no limit".
 func readCgroupFile(path string) (string, bool) {
-	data, err := os.ReadFile(path)
+	data, err := readSmallFile(path)
 	if err != nil || !utf8.Valid(data) {
 		return "", false
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"math/bits"
-	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -38,14 +37,24 @@ func OnlineCPUs() int {
 // cannot be read or parsed. Like glibc it reads once into a 1024-byte buffer
 // and, when that holds no newline, parses only the first 768 bytes.
 func countOnlineFile(path string) int {
-	f, err := os.Open(path)
+	var fd int
+	err := retryOnEINTR(func() (err error) {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		return err
+	})
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
-	buf := make([]byte, 1024)
-	n, _ := f.Read(buf)
-	data := buf[:max(n, 0)]
+	defer unix.Close(fd)
+	var buf [1024]byte
+	var n int
+	if retryOnEINTR(func() (err error) {
+		n, err = unix.Read(fd, buf[:])
+		return err
+	}) != nil {
+		n = 0
+	}
+	data := buf[:n]
 	if n == len(buf) && bytes.IndexByte(data, '\n') < 0 {
 		data = data[:768]
 	}
@@ -56,7 +65,7 @@ func countOnlineFile(path string) int {
 // a digit, stopping at the first line that does not start with "cpu", as
 // glibc does.
 func countProcStatCPUs(path string) int {
-	f, err := os.Open(path)
+	f, err := openReadOnly(path, 0)
 	if err != nil {
 		return 0
 	}

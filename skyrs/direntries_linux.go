@@ -66,12 +66,3 @@ func isDotOrDotDot(name []byte) bool {
 	return len(name) >= 2 && name[0] == '.' &&
 		(name[1] == 0 || (len(name) >= 3 && name[1] == '.' && name[2] == 0))
 }
-
-// retryOnEINTR calls fn until it fails with something other than EINTR.
-func retryOnEINTR(fn func() error) error {
-	for {
-		if err := fn(); err != syscall.EINTR {
-			return err
-		}
-	}
-}

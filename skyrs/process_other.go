@@ -2,8 +2,8 @@
 
 package skyrs
 
-// isZombie is not implemented on platforms SkyPilot does not run on: there,
+// hasExited is not implemented on platforms SkyPilot does not run on: there,
 // IsProcessAlive relies on kill(pid, 0) alone.
-func isZombie(procRoot string, pid int) bool {
+func hasExited(procRoot string, pid int) bool {
 	return false
 }

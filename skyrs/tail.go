@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"slices"
+	"sync"
 	"syscall"
 )
 
-// Block sizes for reading a file backwards. The first read is small enough to
-// be cheap for the usual `--tail 100` and grows for large n, so a tail costs
-// the same whatever the size of the file.
+// Block sizes for reading a file backwards. The first read is sized for n
+// lines of a typical log (tailBytesPerLine each) and later reads double, so a
+// tail costs the same whatever the size of the file, and a usual `--tail 10`
+// is one small read.
 const (
-	tailFirstBlock = 16 << 10
-	tailMaxBlock   = 4 << 20
+	tailMinBlock     = 4 << 10
+	tailMaxBlock     = 4 << 20
+	tailBytesPerLine = 128
 )
 
 // TailLines returns the lines upstream SkyPilot's read_last_n_lines selects
@@ -30,48 +34,140 @@ const (
 //
 // Errors follow upstream's asserts in upstream's order (KindAssertionError);
 // other system errors are KindOSError (upstream wraps them in RuntimeError).
-// A FIFO, device or socket is declined: opening a FIFO blocks until a writer
-// appears, which upstream would do but a native call must not.
+// A FIFO, device or socket is declined without being opened: opening a FIFO
+// blocks until a writer appears, which upstream would do but a native call
+// must not, and opening a device may have effects of its own.
 func TailLines(path string, n, chunkSize int) ([]byte, error) {
-	if n < 0 {
-		return nil, Errorf(KindAssertionError, "n must be non-negative. Got %d", n)
-	}
-	if chunkSize <= 0 {
-		return nil, Errorf(KindAssertionError, "chunk_size must be positive. Got %d", chunkSize)
-	}
-	// os.path.exists is False for every stat error (ENOENT, a broken
-	// symlink, ENOTDIR, ELOOP, EACCES on a parent), not only ENOENT.
-	info, err := os.Stat(path)
-	if err != nil {
-		return nil, Errorf(KindAssertionError, "File not found: %s", path)
-	}
-	if n == 0 {
-		return []byte{}, nil
-	}
-	if !info.Mode().IsRegular() && !info.IsDir() {
-		return nil, Decline("read_last_n_lines of a non-regular file")
-	}
-	f, err := openRegularFile(path)
+	lines := []byte{}
+	err := visitTail(path, n, chunkSize, func(raw []byte, endsWithNL bool) {
+		lines = appendLines(make([]byte, 0, len(raw)+1), raw, endsWithNL, 0)
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	return lines, nil
+}
+
+// AppendTailLinesSeparated appends to dst the lines TailLines selects with a
+// separator after each line, for a caller that splits them apart again: the
+// lines exactly as upstream returns them before decoding (each but the last
+// ending in '\n'), each followed by sep, the first byte of candidates that
+// occurs in none of them. When every candidate occurs, sep is 0 and the lines
+// are those of TailLines. Zero lines append nothing.
+func AppendTailLinesSeparated(dst []byte, path string, n, chunkSize int, candidates []byte) (lines []byte, sep byte, err error) {
+	lines = dst
+	err = visitTail(path, n, chunkSize, func(raw []byte, endsWithNL bool) {
+		for _, c := range candidates {
+			if bytes.IndexByte(raw, c) < 0 {
+				sep = c
+				break
+			}
+		}
+		size := len(raw) + 1
+		if sep != 0 {
+			size += bytes.Count(raw, []byte{'\n'}) + 1
+		}
+		lines = appendLines(slices.Grow(dst, size), raw, endsWithNL, sep)
+	})
+	return lines, sep, err
+}
+
+// visitTail validates the arguments as upstream does, reads the tail of the
+// file at path and passes use the selected bytes as they are in the file:
+// the last n lines split on '\n', '\r' not yet stripped, ending with '\n'
+// exactly when the file does. raw is valid only during the call. use is not
+// called for zero lines.
+//
+// The file is read with bare system calls (stat, open, lseek, pread, close):
+// *os.File would add an fstat, an epoll registration and a finalizer to a
+// call that is otherwise a handful of system calls.
+func visitTail(path string, n, chunkSize int, use func(raw []byte, endsWithNL bool)) error {
+	if n < 0 {
+		return Errorf(KindAssertionError, "n must be non-negative. Got %d", n)
+	}
+	if chunkSize <= 0 {
+		return Errorf(KindAssertionError, "chunk_size must be positive. Got %d", chunkSize)
+	}
+	// os.path.exists is False for every stat error (ENOENT, a broken
+	// symlink, ENOTDIR, ELOOP, EACCES on a parent), not only ENOENT.
+	var info syscall.Stat_t
+	if err := retryOnEINTR(func() error { return syscall.Stat(path, &info) }); err != nil {
+		return Errorf(KindAssertionError, "File not found: %s", path)
+	}
+	if n == 0 {
+		return nil
+	}
+	switch info.Mode & syscall.S_IFMT {
+	case syscall.S_IFREG:
+	case syscall.S_IFDIR:
+		// What Python's open(path, 'rb') raises for a directory: the error
+		// of open(2) itself (EACCES for a directory the caller may not
+		// read), else EISDIR from the fstat that follows it.
+		var fd int
+		err := retryOnEINTR(func() (err error) {
+			fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+			return err
+		})
+		if err != nil {
+			return osErrorWithPath(err, path)
+		}
+		syscall.Close(fd)
+		return &Error{Kind: KindOSError, Errno: syscall.EISDIR, Msg: path}
+	default:
+		return Decline("read_last_n_lines of a non-regular file")
+	}
+	// O_NONBLOCK keeps the open from hanging should path have been replaced
+	// by a FIFO since the stat; it changes nothing for a regular file.
+	var fd int
+	err := retryOnEINTR(func() (err error) {
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		return osErrorWithPath(err, path)
+	}
+	defer syscall.Close(fd)
 	// The size as upstream gets it, by seeking to the end: files in /proc
 	// refuse that (EINVAL) or report 0, /sys reports 4096, whatever stat says.
-	size, err := f.Seek(0, io.SeekEnd)
+	size, err := syscall.Seek(fd, 0, io.SeekEnd)
 	if err != nil {
-		return nil, osErrorWithoutPath(err)
+		return osErrorWithoutPath(err)
 	}
-	return tailLines(f, size, n)
+	return selectTail(fileAt(fd), size, n, use)
+}
+
+// fileAt reads an open file descriptor with pread(2).
+type fileAt int
+
+// ReadAt fills p from offset off, as io.ReaderAt: a short count only at the
+// end of the file (with io.EOF) or with an error.
+func (fd fileAt) ReadAt(p []byte, off int64) (int, error) {
+	done := 0
+	for done < len(p) {
+		var got int
+		err := retryOnEINTR(func() (err error) {
+			got, err = syscall.Pread(int(fd), p[done:], off+int64(done))
+			return err
+		})
+		if err != nil {
+			return done, err
+		}
+		if got == 0 {
+			return done, io.EOF
+		}
+		done += got
+	}
+	return done, nil
 }
 
 // openRegularFile opens path for reading as Python's open(path, 'rb') does.
 // A directory fails with EISDIR, as in Python (Go's os.Open accepts
 // directories). O_NONBLOCK keeps the open itself from hanging if path was
 // replaced by a FIFO after the caller looked at it; it changes nothing for a
-// regular file. Anything but a regular file is declined.
+// regular file. Anything but a regular file is declined. openReadOnly keeps
+// the file out of the Go runtime's poller (see open_linux.go).
 func openRegularFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := openReadOnly(path, syscall.O_NONBLOCK)
 	if err != nil {
 		return nil, OSErrorFrom(err)
 	}
@@ -101,10 +197,20 @@ func osErrorWithoutPath(err error) error {
 	return &e
 }
 
-// tailLines selects the last n lines (n > 0) of the size bytes of r.
-func tailLines(r io.ReaderAt, size int64, n int) ([]byte, error) {
+// tailReadBuffers recycles the buffer of a tail's first read: use copies the
+// selected lines out of it, so it is free again when selectTail returns, and
+// a tail that one read serves allocates only its result.
+var tailReadBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// selectTail finds the last n lines (n > 0) of the size bytes of r and passes
+// them to use (see visitTail).
+//
+// It reads backwards into one contiguous buffer, each read in front of the
+// bytes read before, counting '\n' in each new part until that part holds the
+// '\n' before the first selected line or the start of the file is reached.
+func selectTail(r io.ReaderAt, size int64, n int, use func(raw []byte, endsWithNL bool)) error {
 	if size == 0 {
-		return []byte{}, nil
+		return nil
 	}
 	// A file of size bytes holds at most size+1 pieces; clamping keeps the
 	// arithmetic below from overflowing for a huge n.
@@ -112,96 +218,130 @@ func tailLines(r io.ReaderAt, size int64, n int) ([]byte, error) {
 	if want > size {
 		want = size + 1
 	}
+	first := tailReadBuffers.Get().(*[]byte)
+	defer tailReadBuffers.Put(first)
 	var (
-		blocks     [][]byte // from the end of the file backwards
-		need       int64    // '\n' bytes to find from the end, once known
+		data       []byte // the file from pos to its end, as read
+		need       int64  // '\n' bytes to find from the end, once known
 		seen       int64
 		endsWithNL bool
-		cutBlock   = -1 // the selection starts in blocks[cutBlock] at cutAt
-		cutAt      int
+		cut        = -1 // the selection starts at data[cut:]
 		pos        = size
-		step       = int64(tailFirstBlock)
+		step       = min(max(want*tailBytesPerLine, tailMinBlock), tailMaxBlock)
 	)
-	for pos > 0 && cutBlock < 0 {
+	for pos > 0 && cut < 0 {
 		readSize := min(step, pos)
-		pos -= readSize
 		step = min(2*step, tailMaxBlock)
-		buf := make([]byte, readSize)
-		got, err := r.ReadAt(buf, pos)
-		if err != nil && err != io.EOF {
-			return nil, osErrorWithoutPath(err)
+		var buf []byte
+		if data == nil {
+			if int64(cap(*first)) < readSize {
+				*first = make([]byte, readSize)
+			}
+			buf = (*first)[:readSize]
+		} else {
+			buf = make([]byte, readSize+int64(len(data)))
+			copy(buf[readSize:], data)
 		}
-		// Files such as those in /sys report a size larger than what reads
-		// return; like upstream, keep what the reads gave.
-		buf = buf[:got]
-		if len(buf) == 0 {
-			continue
+		pos -= readSize
+		got, err := r.ReadAt(buf[:readSize], pos)
+		if err != nil && err != io.EOF {
+			return osErrorWithoutPath(err)
+		}
+		if int64(got) < readSize {
+			// Files such as those in /sys report a size larger than what
+			// reads return; like upstream, keep what the read gave. A short
+			// read anywhere else means the file shrank under the reads:
+			// upstream's result then depends on its chunk_size steps, so the
+			// reference answers.
+			if pos != 0 || data != nil {
+				return Decline("file shrank while being read")
+			}
+			buf = buf[:got]
+		}
+		fresh := buf[:len(buf)-len(data)]
+		data = buf
+		if len(data) == 0 {
+			break
 		}
 		if need == 0 {
 			// The first bytes seen are the last of the file. After a final
 			// '\n', upstream takes the n lines before the empty last piece,
 			// which needs one '\n' more.
-			endsWithNL = buf[len(buf)-1] == '\n'
+			endsWithNL = data[len(data)-1] == '\n'
 			need = want
 			if endsWithNL {
 				need++
 			}
 		}
-		blocks = append(blocks, buf)
-		count := int64(bytes.Count(buf, []byte{'\n'}))
-		if seen+count < need {
-			seen += count
-			continue
+		at, count := lastNewlines(fresh, need-seen)
+		seen += count
+		if at >= 0 {
+			cut = at + 1
 		}
-		i := len(buf)
-		for ; seen < need; seen++ {
-			i = bytes.LastIndexByte(buf[:i], '\n')
-		}
-		cutBlock, cutAt = len(blocks)-1, i+1
 	}
-	if len(blocks) == 0 {
+	if len(data) == 0 {
 		// A non-empty size but nothing to read (the file shrank, or a /sys
 		// attribute with no content): upstream fails with an IndexError.
-		return nil, Decline("file size %d but no bytes read", size)
+		return Decline("file size %d but no bytes read", size)
 	}
-	if cutBlock < 0 {
-		cutBlock, cutAt = len(blocks)-1, 0
-	}
-	total := len(blocks[cutBlock]) - cutAt + 1
-	for _, b := range blocks[:cutBlock] {
-		total += len(b)
-	}
-	out := make([]byte, 0, total)
-	out = append(out, blocks[cutBlock][cutAt:]...)
-	for k := cutBlock - 1; k >= 0; k-- {
-		out = append(out, blocks[k]...)
-	}
-	if !endsWithNL {
-		out = append(out, '\n')
-	}
-	return stripCRBeforeLF(out), nil
+	use(data[max(cut, 0):], endsWithNL)
+	return nil
 }
 
-// stripCRBeforeLF removes every run of '\r' that ends a line, in place: it is
-// upstream's rstrip('\r') of each decoded line. '\r' is ASCII, so no invalid
-// UTF-8 sequence can swallow it and stripping before decoding is the same.
-func stripCRBeforeLF(b []byte) []byte {
-	if bytes.IndexByte(b, '\r') < 0 {
-		return b
-	}
-	w := 0
-	for start := 0; start < len(b); {
-		end := start + bytes.IndexByte(b[start:], '\n') // b ends with '\n'
-		trimmed := end
-		for trimmed > start && b[trimmed-1] == '\r' {
-			trimmed--
+// newlineBlock is how many bytes lastNewlines counts at a time.
+const newlineBlock = 1024
+
+// lastNewlines returns the index of the k-th '\n' from the end of b (k >= 1)
+// and k, or -1 and the number of '\n' in b when it holds fewer. It counts
+// block by block from the end, because bytes.Count is vectorised and a
+// byte-by-byte search is not, and searches byte by byte only in the block
+// that holds the answer.
+func lastNewlines(b []byte, k int64) (index int, count int64) {
+	for end := len(b); end > 0; {
+		start := max(end-newlineBlock, 0)
+		inBlock := int64(bytes.Count(b[start:end], []byte{'\n'}))
+		if count+inBlock < k {
+			count += inBlock
+			end = start
+			continue
 		}
-		w += copy(b[w:], b[start:trimmed])
-		b[w] = '\n'
-		w++
-		start = end + 1
+		for ; count < k; count++ {
+			end = start + bytes.LastIndexByte(b[start:end], '\n')
+		}
+		return end, count
 	}
-	return b[:w]
+	return -1, count
+}
+
+// appendLines appends the lines of raw (split on '\n') to dst, each without
+// its trailing '\r' bytes: with sep 0, each followed by '\n' (the last one
+// too, even when raw does not end with '\n'); otherwise each but the last
+// followed by '\n' and every one by sep.
+func appendLines(dst, raw []byte, endsWithNL bool, sep byte) []byte {
+	if endsWithNL {
+		raw = raw[:len(raw)-1]
+	}
+	for {
+		end := bytes.IndexByte(raw, '\n')
+		line := raw
+		if end >= 0 {
+			line = raw[:end]
+		}
+		for len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		dst = append(dst, line...)
+		if end >= 0 || sep == 0 {
+			dst = append(dst, '\n')
+		}
+		if sep != 0 {
+			dst = append(dst, sep)
+		}
+		if end < 0 {
+			return dst
+		}
+		raw = raw[end+1:]
+	}
 }
 
 // splitlinesBoundary marks the single bytes that Python's str.splitlines()

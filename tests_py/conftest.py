@@ -29,10 +29,18 @@ from hypothesis import HealthCheck
 from hypothesis import settings
 import pytest
 
-from sky_fallback import _reference
-from sky_fallback import rust_fallback
-from tests_py.support import FUNCTION_NAMES
-from tests_py.support import NOT_UPSTREAM
+# The public API answers some functions in Python where that is faster
+# (sky_fallback.rust_fallback.PYTHON_ROUTED). The suite routes every function
+# through the native side instead, so that all Go code is exercised through
+# the public API too; tests_py/test_routing.py checks the measured routing in
+# a fresh process. Set before rust_fallback is imported, which reads it.
+os.environ.setdefault('SKY_RS_FORCE_NATIVE', '1')
+
+from sky_fallback import _reference  # pylint: disable=wrong-import-position
+from sky_fallback import rust_fallback  # pylint: disable=wrong-import-position
+from tests_py.support import BATCH_NAMES  # pylint: disable=wrong-import-position
+from tests_py.support import FUNCTION_NAMES  # pylint: disable=wrong-import-position
+from tests_py.support import NOT_UPSTREAM  # pylint: disable=wrong-import-position
 
 # Fixtures such as tmp_path and monkeypatch are shared by a test's examples on
 # purpose: each example writes its own files and sets its own variables.
@@ -69,6 +77,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         'markers', 'upstream: compares with SkyPilot (sky.utils); skipped '
         'when SkyPilot is not installed')
+    config.addinivalue_line(
+        'markers', 'slow: takes seconds (subprocesses, signals, gigabytes); '
+        'leave out with -m "not slow"')
 
 
 def pytest_collection_modifyitems(items: list) -> None:
@@ -103,20 +114,25 @@ def require_native(config: pytest.Config) -> Any:
 
 
 def make_backend(name: str, config: pytest.Config) -> types.SimpleNamespace:
-    """A namespace of the twelve functions of one backend.
+    """A namespace of the twelve functions (and the batch forms) of one backend.
 
     ``declines`` says whether the backend may raise NotImplementedError for
     input it does not handle; ``module`` is where its state lives.
     """
     if name == 'go':
         module = require_native(config)
-        functions = {f: getattr(module, f) for f in FUNCTION_NAMES}
+        functions = {
+            f: getattr(module, f) for f in FUNCTION_NAMES + BATCH_NAMES
+        }
         return types.SimpleNamespace(name='go',
                                      declines=True,
                                      module=module,
                                      **functions)
     assert name == 'python', name
-    functions = {f: getattr(_reference, f'_python_{f}') for f in FUNCTION_NAMES}
+    functions = {
+        f: getattr(_reference, f'_python_{f}')
+        for f in FUNCTION_NAMES + BATCH_NAMES
+    }
     return types.SimpleNamespace(name='python',
                                  declines=False,
                                  module=_reference,

@@ -24,6 +24,9 @@ FUNCTION_NAMES = (
     'estimate_fd_for_directory',
 )
 
+# The batch forms, in each backend's namespace too (not upstream functions).
+BATCH_NAMES = ('are_processes_alive', 'hash_files')
+
 # The two functions SkyPilot does not have; SPEC.md defines them.
 NOT_UPSTREAM = ('is_process_alive', 'estimate_fd_for_directory')
 

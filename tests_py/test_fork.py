@@ -3,6 +3,8 @@
 A child forked after the parent started Go must answer every call in Python
 and finish; a spawned child is a fresh process and may use Go again. Every
 wait has a timeout, so a hang fails the test instead of hanging the suite.
+Each kind of child (fork pool, spawn pool, forkserver pool, bare fork) also
+answers 1,000 mixed calls, each compared with the parent's answer.
 """
 
 import multiprocessing
@@ -15,6 +17,9 @@ import time
 import pytest
 
 from sky_fallback import rust_fallback
+from tests_py.reliability import outcome
+from tests_py.test_concurrency import mixed_calls
+from tests_py.test_concurrency import write_mixed_files
 
 TIMEOUT = 60
 
@@ -154,3 +159,83 @@ def test_spawn_pool_may_use_go_again(workdir):
         # A spawned child is a fresh interpreter: it decides like the parent
         # would before any fork.
         assert child['backend'] == parent['backend']
+
+
+# --- 1,000 calls in each kind of child --------------------------------------
+#
+# The mixed calls of test_concurrency (every function, on good input and on
+# input that raises), 1,000 of them in each kind of child, each compared with
+# the parent's answer to the same call.
+
+CHILD_CALLS = 1000
+CALLS_PER_TASK = 100
+
+
+def answer_calls(task):
+    """In a child: calls start .. start+count of the mix, through the public
+    API; their outcomes, the backend that answered, the child's pid."""
+    directory, start, count = task
+    specs = mixed_calls(directory)
+    out = []
+    for i in range(start, start + count):
+        name, args = specs[i % len(specs)]
+        out.append(outcome(getattr(rust_fallback, name), *args))
+    return out, rust_fallback.get_backend_info()['backend'], os.getpid()
+
+
+@pytest.fixture
+def mixdir(tmp_path, monkeypatch):
+    write_mixed_files(str(tmp_path))
+    monkeypatch.delenv('SKYPILOT_POD_CPU_CORE_LIMIT', raising=False)
+    monkeypatch.delenv('SKYPILOT_POD_MEMORY_GB_LIMIT', raising=False)
+    monkeypatch.delenv('SKYPILOT_POD_MEMORY_BYTES_LIMIT', raising=False)
+    return str(tmp_path)
+
+
+def tasks(directory):
+    return [(directory, start, CALLS_PER_TASK)
+            for start in range(0, CHILD_CALLS, CALLS_PER_TASK)]
+
+
+def check_children(directory, answers, want_backend):
+    parent, _, parent_pid = answer_calls((directory, 0, CHILD_CALLS))
+    got = [o for out, _, _ in answers for o in out]
+    assert len(got) == CHILD_CALLS
+    mismatches = [(i, g, w) for i, (g, w) in enumerate(zip(got, parent))
+                  if g != w]
+    assert not mismatches, mismatches[:5]
+    for _, backend, pid in answers:
+        assert pid != parent_pid
+        assert backend == want_backend
+
+
+def native_backend_expected():
+    """The backend a fresh process would use: 'go' when sky_rs loads and the
+    gate is open."""
+    info = rust_fallback.get_backend_info()
+    return 'go' if info['native_available'] and info['enabled'] else 'python'
+
+
+@pytest.mark.parametrize('method', ['fork', 'spawn', 'forkserver'])
+def test_pool_children_answer_1000_calls(method, mixdir, request):
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f'no {method} start method here')
+    # The parent uses Go first (when it can), so forked children inherit a
+    # started runtime and must answer in Python; spawned and forkserver
+    # children are fresh processes and use Go again.
+    answer_calls((mixdir, 0, 50))
+    fresh = native_backend_expected()
+    want = 'python' if method == 'fork' else fresh
+    if method == 'fork' and fresh == 'go':
+        assert sys.modules['sky_rs'].is_loaded()
+    answers = run_pool(method, answer_calls, tasks(mixdir))
+    check_children(mixdir, answers, want)
+
+
+def test_bare_fork_child_answers_1000_calls(mixdir, tmp_path):
+    answer_calls((mixdir, 0, 50))
+    loaded = 'sky_rs' in sys.modules and sys.modules['sky_rs'].is_loaded()
+    result = run_in_bare_fork(answer_calls, (mixdir, 0, CHILD_CALLS),
+                              str(tmp_path / 'result.pkl'))
+    check_children(mixdir, [result],
+                   'python' if loaded else native_backend_expected())

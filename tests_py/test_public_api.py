@@ -13,6 +13,7 @@ import pytest
 import sky_fallback
 from sky_fallback import _reference
 from sky_fallback import rust_fallback
+from tests_py.support import BATCH_NAMES
 from tests_py.support import FUNCTION_NAMES
 from tests_py.support import NOT_UPSTREAM
 
@@ -40,7 +41,8 @@ def test_everything_the_guide_imports():
 
 def test_all_lists_the_public_names():
     assert sorted(rust_fallback.__all__) == sorted(
-        list(FUNCTION_NAMES) + ['is_rust_available', 'get_backend_info'])
+        list(FUNCTION_NAMES) + list(BATCH_NAMES) +
+        ['is_rust_available', 'get_backend_info'])
     for name in rust_fallback.__all__:
         assert getattr(sky_fallback, name) is getattr(rust_fallback, name)
     assert sky_fallback.__all__ == ['rust_fallback'] + rust_fallback.__all__

@@ -1,10 +1,6 @@
 package pyexport
 
-import (
-	"encoding/hex"
-
-	"github.com/skypilot-org/sky_rs/skyrs"
-)
+import "github.com/skypilot-org/sky_rs/skyrs"
 
 // Flag bytes that end the result of ReadLastNLines.
 const (
@@ -30,18 +26,6 @@ func ReadLastNLines(path string, n int, chunkSize int) ([]byte, error) {
 			flag = splitOnNewline
 		}
 		return append(lines, flag), nil
-	})
-}
-
-// HashFile is skyrs.HashFile for sky_rs.hash_file: the lower-case hex digest.
-// The facade lowercases the algorithm name before the call.
-func HashFile(path string, alg string) (string, error) {
-	return guard(func() (string, error) {
-		digest, err := skyrs.HashFile(path, alg)
-		if err != nil {
-			return "", err
-		}
-		return hex.EncodeToString(digest), nil
 	})
 }
 

@@ -1,0 +1,1220 @@
+"""``python -m sky_fallback bench``: measured speed of every function.
+
+Every function is timed four ways on the same workload, in one run:
+
+- ``upstream``: SkyPilot's own function (the baseline). For the two functions
+  SkyPilot does not have, the code SkyPilot runs for the same job: a psutil
+  check per pid, ``len(os.listdir(path)) * 5``, a loop of ``hash_file``.
+- ``python``: the pure-Python reference (``sky_fallback._reference``).
+- ``api``: the public function (``sky_fallback.rust_fallback``), routed as
+  shipped: what a caller gets.
+- ``sky_rs``: the Go extension's function, called directly.
+
+Each variant of a workload is run in samples of many calls (enough for about
+``--sample-ms``); the samples of the four variants alternate, round after
+round, starting with a different variant each round, so that a change in the
+machine's load falls on all of them alike. The figure reported is the median
+over the rounds of the time per call. Every variant's result is compared with
+upstream's (the ``equal`` column).
+
+``--write`` writes docs/BENCHMARKS.md and docs/benchmarks.png (cost against
+input size, which needs matplotlib: ``make bench`` installs it).
+"""
+
+import argparse
+import dataclasses
+import datetime
+import gc
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from sky_fallback import _reference
+from sky_fallback import rust_fallback
+
+try:
+    import psutil
+except ImportError:  # the reference needs it too; only a baseline is lost
+    psutil = None
+
+VARIANTS = ('upstream', 'python', 'api', 'sky_rs')
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+# --- the workloads ------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Case:
+    """One workload of one function."""
+    function: str  # the public name
+    workload: str  # what the arguments are, in words
+    args: Tuple[Any, ...] = ()
+    kwargs: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    rounds: int = 15
+    # Variants that do not apply (a function upstream lacks entirely).
+    calls: Dict[str, Callable[..., Any]] = dataclasses.field(
+        default_factory=dict)
+    size: Optional[int] = None  # input size in bytes, for the picture
+    series: Optional[str] = None  # the picture's line this case belongs to
+    table: bool = True  # shown in the main table
+
+
+@dataclasses.dataclass
+class Result:
+    case: Case
+    per_call: Dict[str, Optional[float]]  # median seconds per call
+    spread: Dict[str, Tuple[float, float]]  # (min, max) of the samples
+    loops: Dict[str, int]
+    equal: Dict[str, Optional[bool]]  # result equal to upstream's
+    note: Dict[str, str]
+
+    def ratio(self, variant: str) -> Optional[float]:
+        base = self.per_call.get('upstream')
+        mine = self.per_call.get(variant)
+        if not base or not mine:
+            return None
+        return base / mine
+
+
+def _normalise(value: Any) -> Any:
+    if hasattr(value, 'hexdigest'):
+        return ('digest', value.name, value.hexdigest())
+    if isinstance(value, list):
+        return [_normalise(v) for v in value]
+    if isinstance(value, float):
+        return ('float', repr(value))
+    return value
+
+
+# --- baselines for the functions SkyPilot does not have -----------------
+
+
+def _psutil_is_process_alive(pid: int) -> bool:
+    """How SkyPilot checks a pid (cloud_vm_ray_backend, subprocess_utils)."""
+    try:
+        proc = psutil.Process(pid)
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _psutil_are_processes_alive(pids: Sequence[int]) -> List[bool]:
+    return [_psutil_is_process_alive(pid) for pid in pids]
+
+
+def _listdir_estimate(path: str) -> int:
+    """SkyPilot's own estimate (subprocess_utils): five per entry."""
+    return len(os.listdir(path)) * 5
+
+
+# --- fixtures -----------------------------------------------------------
+
+_LOG_WORDS = ('INFO WARNING ERROR replica request latency_ms user job cluster '
+              'sky launch token GET POST 200 404 /api/v1/status').split()
+
+
+def _log_block(size: int) -> bytes:
+    """size bytes of log lines (about 100 bytes each), ending in '\\n'."""
+    lines = []
+    total = 0
+    i = 0
+    while total < size:
+        words = ' '.join(_LOG_WORDS[(i * 7 + k * 3) % len(_LOG_WORDS)]
+                         for k in range(12))
+        line = (f'2024-05-{i % 28 + 1:02d} 12:{i % 60:02d}:{(i * 7) % 60:02d} '
+                f'{words} id={i}\n')
+        lines.append(line)
+        total += len(line)
+        i += 1
+    data = ''.join(lines).encode()
+    cut = data.rfind(b'\n', 0, size) + 1
+    return data[:cut] + b'x' * (size - cut - 1) + b'\n' if cut < size else data[:size]
+
+
+def _write_log(path: str, size: int, block: bytes) -> None:
+    """A log of exactly size bytes, ending in '\\n', written in block pieces."""
+    with open(path, 'wb') as f:
+        left = size
+        while left >= len(block):
+            f.write(block)
+            left -= len(block)
+        if left:
+            f.write(block[len(block) - left:])
+
+
+class Fixtures:
+    """The files, directories and processes the workloads use."""
+
+    def __init__(self, root: str, quick: bool):
+        self.root = root
+        self.quick = quick
+        self.children: List[subprocess.Popen] = []
+        block = _log_block(MiB)
+        self.big = 16 * MiB if quick else GiB
+        self.logs: Dict[int, str] = {}
+        sizes = ([4 << 10, MiB, self.big] if quick else
+                 [4 << 10, 64 << 10, MiB, 16 * MiB, 256 * MiB, self.big])
+        for size in sorted(set(s for s in sizes if s <= self.big)):
+            path = os.path.join(root, f'log_{size}')
+            if size >= MiB and size % MiB == 0 and size > MiB:
+                _write_log(path, size, block)
+            else:
+                with open(path, 'wb') as f:
+                    f.write(block[len(block) - size:])
+            self.logs[size] = path
+        self.dirs: Dict[int, str] = {}
+        for entries in (100, 10_000 if quick else 100_000):
+            path = os.path.join(root, f'dir_{entries}')
+            os.mkdir(path)
+            for i in range(entries):
+                os.close(
+                    os.open(os.path.join(path, f'file_{i:06d}.txt'),
+                            os.O_CREAT | os.O_WRONLY, 0o644))
+            self.dirs[entries] = path
+        # Small files, as the config hash of a file mount meets them.
+        self.small_files: List[str] = []
+        small_dir = os.path.join(root, 'mount')
+        os.mkdir(small_dir)
+        for i in range(1_000 if quick else 10_000):
+            path = os.path.join(small_dir, f'src_{i:05d}.py')
+            with open(path, 'wb') as f:
+                f.write(block[(i * 997) % 4096:][:512 + (i * 131) % 3584])
+            self.small_files.append(path)
+        # Processes: one running, zombies (exited, not reaped) and dead pids.
+        self.live = self._spawn(['sleep', '3600'])
+        self.zombies = [self._spawn(['true']) for _ in range(8)]
+        self.dead = _free_pids(8)
+        self._wait_for_zombies()
+        live_pids = _live_pids()
+        mix = []
+        for i in range(1000):
+            kind = i % 3
+            if kind == 0:
+                mix.append(live_pids[i % len(live_pids)])
+            elif kind == 1:
+                mix.append(self.zombies[i % len(self.zombies)])
+            else:
+                mix.append(self.dead[i % len(self.dead)])
+        self.pid_batch = mix
+        self.free_port = _free_port()
+
+    def _spawn(self, argv: List[str]) -> int:
+        child = subprocess.Popen(argv)  # pylint: disable=consider-using-with
+        self.children.append(child)
+        return child.pid
+
+    def _wait_for_zombies(self) -> None:
+        deadline = time.monotonic() + 10
+        for pid in self.zombies:
+            while _proc_state(pid) != b'Z' and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+    def close(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+
+
+def _proc_state(pid: int) -> Optional[bytes]:
+    try:
+        with open(f'/proc/{pid}/stat', 'rb') as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rfind(b')') + 2:stat.rfind(b')') + 3]
+
+
+def _free_pids(count: int) -> List[int]:
+    found = []
+    for pid in range(4_000_000, 1_000_000, -7919):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            found.append(pid)
+            if len(found) == count:
+                return found
+        except PermissionError:
+            pass
+    return found or [2**31 - 2]
+
+
+def _live_pids() -> List[int]:
+    try:
+        pids = sorted(int(name) for name in os.listdir('/proc') if name.isdigit())
+    except OSError:
+        pids = []
+    return pids or [os.getpid(), 1]
+
+
+def _free_port() -> int:
+    import socket  # pylint: disable=import-outside-toplevel
+    for port in range(23456, 30000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(('', port))
+                return port
+            except OSError:
+                continue
+    return 30000
+
+
+# --- the cases ----------------------------------------------------------
+
+
+def _upstream() -> Tuple[Any, Any]:
+    # pylint: disable=import-outside-toplevel
+    from sky.utils import common_utils
+    from sky.utils import subprocess_utils
+    return common_utils, subprocess_utils
+
+
+def _native() -> Any:
+    try:
+        import sky_rs  # pylint: disable=import-outside-toplevel
+        sky_rs.load()
+        return sky_rs
+    except Exception:  # pylint: disable=broad-except
+        return None
+
+
+def _calls(name: str, upstream: Optional[Callable[..., Any]],
+           native: Any) -> Dict[str, Callable[..., Any]]:
+    calls: Dict[str, Callable[..., Any]] = {}
+    if upstream is not None:
+        calls['upstream'] = upstream
+    reference = getattr(_reference, f'_python_{name}', None)
+    if reference is not None:
+        calls['python'] = reference
+    public = getattr(rust_fallback, name, None)
+    if public is not None:
+        calls['api'] = public
+    if native is not None and hasattr(native, name):
+        calls['sky_rs'] = getattr(native, name)
+    return calls
+
+
+def build_cases(fx: Fixtures, upstream_modules: Tuple[Any, Any],
+                native: Any) -> List[Case]:
+    common, subprocess_utils = upstream_modules
+    cases: List[Case] = []
+
+    def add(name: str, workload: str, *args: Any, upstream: Any = None,
+            **options: Any) -> None:
+        if upstream is None and common is not None:
+            upstream = getattr(common, name, None) or getattr(
+                subprocess_utils, name, None)
+        kwargs = options.pop('kwargs', {})
+        cases.append(
+            Case(name,
+                 workload,
+                 args,
+                 kwargs,
+                 calls=_calls(name, upstream, native),
+                 **options))
+
+    big_label = _human(fx.big)
+    # The table's cases; those of one size series also make the picture's
+    # points, with the series-only sizes after them.
+    for n in (10, 1000):
+        for size in (MiB, fx.big):
+            add('read_last_n_lines', f'n={n}, {_human(size)} log',
+                fx.logs[size], n, size=size,
+                series=f'read_last_n_lines n={n}')
+    for alg in ('md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512'):
+        add('hash_file', f'{alg}, {big_label}', fx.logs[fx.big], alg,
+            rounds=3, size=fx.big if alg == 'sha256' else None,
+            series='hash_file sha256' if alg == 'sha256' else None)
+    add('hash_file', 'sha256, 4 KiB', fx.logs[4 << 10], 'sha256',
+        size=4 << 10, series='hash_file sha256')
+    for n in (10, 1000) if not fx.quick else ():
+        for size, path in sorted(fx.logs.items()):
+            if size not in (MiB, fx.big):
+                add('read_last_n_lines', f'n={n}, {_human(size)} log', path, n,
+                    size=size, series=f'read_last_n_lines n={n}',
+                    table=False, rounds=9)
+    for size, path in sorted(fx.logs.items()) if not fx.quick else ():
+        if size not in (4 << 10, fx.big):
+            add('hash_file', f'sha256, {_human(size)}', path, 'sha256',
+                size=size, series='hash_file sha256', table=False,
+                rounds=3 if size >= 256 * MiB else 9)
+    small = fx.small_files
+    hash_loop = None
+    if common is not None:
+        hash_loop = lambda paths, alg: [common.hash_file(p, alg) for p in paths]
+    add('hash_files',
+        f'{len(small):,} small files, sha256',
+        small,
+        'sha256',
+        upstream=hash_loop,
+        rounds=7)
+    add('find_free_port', 'first port free', fx.free_port)
+    add('base36_encode', '32 hex digits', 'd41d8cd98f00b204e9800998ecf8427e')
+    add('format_float', '3.14159', 3.14159)
+    add('format_float', '1024.0, precision=2', 1024.0, 2)
+    add('truncate_long_string', '80 chars to 35, end',
+        'sky-serve-replica-7 launched on aws us-east-1 with 8 CPUs and 32 GB '
+        'of memory', 35)
+    add('truncate_long_string', '80 chars to 35, middle',
+        'sky-serve-replica-7 launched on aws us-east-1 with 8 CPUs and 32 GB '
+        'of memory', 35, True)
+    add('get_cpu_count', '')
+    add('get_mem_size_gb', '')
+    add('get_parallel_threads', "'aws'", 'aws')
+    for entries, path in sorted(fx.dirs.items()):
+        add('get_max_workers_for_file_mounts', f'1 mount of {entries:,} entries',
+            {'~/dst': path}, 'aws')
+    for entries, path in sorted(fx.dirs.items()):
+        add('estimate_fd_for_directory',
+            f'{entries:,} entries',
+            path,
+            upstream=_listdir_estimate)
+    for label, pid in (('live pid', fx.live), ('zombie pid', fx.zombies[0]),
+                       ('dead pid', fx.dead[0])):
+        add('is_process_alive', label, pid, upstream=_psutil_is_process_alive)
+    add('are_processes_alive',
+        '1,000 pids: live, zombie, dead',
+        fx.pid_batch,
+        upstream=_psutil_are_processes_alive,
+        rounds=9)
+    return cases
+
+
+def _human(size: int) -> str:
+    for unit, scale in (('GiB', GiB), ('MiB', MiB), ('KiB', 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f'{size // scale} {unit}'
+    return f'{size} B'
+
+
+# --- timing -------------------------------------------------------------
+
+
+def _timer(function: Callable[..., Any], args: Tuple[Any, ...],
+           kwargs: Dict[str, Any]) -> Callable[[int], float]:
+    """A function that makes ``loops`` calls and returns the seconds taken.
+
+    The call is spelled out (``f(a0, a1, key=k0)``, the arguments bound as
+    locals), so that every door pays the same, least, for the call itself.
+    """
+    names = [f'a{i}' for i in range(len(args))]
+    keys = [f'k{i}' for i in range(len(kwargs))]
+    call = names + [f'{key}={k}' for key, k in zip(kwargs, keys)]
+    bound = ''.join(f', {name}={name}' for name in names + keys)
+    source = (f'def run(loops, _perf=_perf, _f=_f{bound}):\n'
+              '    t0 = _perf()\n'
+              '    for _ in range(loops):\n'
+              f'        _f({", ".join(call)})\n'
+              '    return _perf() - t0\n')
+    scope: Dict[str, Any] = {'_perf': time.perf_counter, '_f': function}
+    scope.update(zip(names, args))
+    scope.update(zip(keys, kwargs.values()))
+    exec(source, scope)  # pylint: disable=exec-used
+    return scope['run']
+
+
+def run_case(case: Case, sample_seconds: float,
+             progress: Callable[[str], None]) -> Result:
+    runs: Dict[str, Callable[[int], float]] = {}
+    first: Dict[str, float] = {}
+    equal: Dict[str, Optional[bool]] = {}
+    note: Dict[str, str] = {}
+    outcomes: Dict[str, Any] = {}
+    for variant in VARIANTS:
+        function = case.calls.get(variant)
+        if function is None:
+            continue
+        # The first call gives the result to compare (and warms caches).
+        start = time.perf_counter()
+        try:
+            value = function(*case.args, **case.kwargs)
+            outcomes[variant] = ('returns', _normalise(value))
+        except NotImplementedError as error:
+            note[variant] = f'declined: {error}'
+            continue
+        except Exception as error:  # pylint: disable=broad-except
+            outcomes[variant] = ('raises', type(error).__name__, str(error))
+        first[variant] = time.perf_counter() - start
+        runs[variant] = _timer(function, case.args, case.kwargs)
+    want = outcomes.get('upstream', outcomes.get('python'))
+    for variant, got in outcomes.items():
+        equal[variant] = got == want
+    # Calibrate: loops per sample for about sample_seconds each.
+    loops: Dict[str, int] = {}
+    for variant, run in runs.items():
+        if first[variant] >= sample_seconds:
+            loops[variant] = 1
+            continue
+        one = max(run(1), 1e-7)
+        n = max(1, int(sample_seconds / one / 10))
+        took = run(n)
+        loops[variant] = max(
+            1, min(int(sample_seconds * n / max(took, 1e-9)), 1_000_000))
+    # A single call per sample (a 1 GiB file): the first call is a sample.
+    samples: Dict[str, List[float]] = {
+        v: [first[v]] if loops[v] == 1 and first[v] >= sample_seconds else []
+        for v in runs
+    }
+    order = list(runs)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for round_number in range(case.rounds):
+            shift = round_number % len(order) if order else 0
+            for variant in order[shift:] + order[:shift]:
+                if len(samples[variant]) >= case.rounds:
+                    continue
+                took = runs[variant](loops[variant])
+                samples[variant].append(took / loops[variant])
+            gc.collect()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    per_call: Dict[str, Optional[float]] = {v: None for v in VARIANTS}
+    spread: Dict[str, Tuple[float, float]] = {}
+    for variant, values in samples.items():
+        per_call[variant] = statistics.median(values)
+        spread[variant] = (min(values), max(values))
+    result = Result(case, per_call, spread, loops, equal, note)
+    progress(_progress_line(result))
+    return result
+
+
+def _progress_line(result: Result) -> str:
+    parts = [f'{result.case.function}({result.case.workload})']
+    for variant in VARIANTS:
+        value = result.per_call.get(variant)
+        if value is not None:
+            parts.append(f'{variant} {_fmt_time(value)}')
+    ratio = result.ratio('api')
+    if ratio:
+        parts.append(f'api {ratio:.2f}x')
+    if any(ok is False for ok in result.equal.values()):
+        parts.append('NOT EQUAL')
+    return '  '.join(parts)
+
+
+def _fmt_time(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return '-'
+    if seconds >= 1:
+        return f'{seconds:.2f} s'
+    if seconds >= 1e-3:
+        return f'{seconds * 1e3:.2f} ms'
+    if seconds >= 1e-5:
+        return f'{seconds * 1e6:.1f} µs'
+    return f'{seconds * 1e6:.2f} µs'
+
+
+# --- the extra figures --------------------------------------------------
+
+
+def dispatch_cost(native: Any, rounds: int = 25) -> Optional[Dict[str, float]]:
+    """The cost of the public API's gate and dispatch, per call.
+
+    ``is_process_alive(0)`` answers False in sky_rs's facade without a call
+    into Go, so the public API minus sky_rs is the gate and dispatch alone.
+    """
+    if native is None or rust_fallback.is_process_alive is getattr(
+            _reference, '_python_is_process_alive'):
+        return None
+    runs = {
+        'api': _timer(rust_fallback.is_process_alive, (0,), {}),
+        'sky_rs': _timer(native.is_process_alive, (0,), {}),
+        'empty': _timer(lambda pid: None, (0,), {}),
+    }
+    samples: Dict[str, List[float]] = {k: [] for k in runs}
+    loops = 200_000
+    for _ in range(rounds):
+        for name, run in runs.items():
+            samples[name].append(run(loops) / loops)
+    medians = {k: statistics.median(v) for k, v in samples.items()}
+    medians['dispatch'] = medians['api'] - medians['sky_rs']
+    return medians
+
+
+def two_threads(fx: Fixtures, native: Any,
+                upstream_modules: Tuple[Any, Any]) -> List[Dict[str, Any]]:
+    """Calls of a long function made by one thread, then split over two.
+
+    A native call releases the GIL while Go works, so the second thread's
+    calls overlap with the first's; the speed-up says how much.
+    """
+    common, _ = upstream_modules
+    big = fx.logs[256 * MiB] if 256 * MiB in fx.logs else fx.logs[fx.big]
+    jobs = [
+        ('hash_file', 'sha256, 256 MiB', (big, 'sha256'), 4),
+        ('read_last_n_lines', 'n=1000, 1 MiB log', (fx.logs[MiB], 1000), 400),
+        ('are_processes_alive', '1,000 pids', (fx.pid_batch,), 20),
+    ]
+    figures = []
+    for name, workload, args, calls in jobs:
+        for variant, function in (('upstream',
+                                   _upstream_function(name, common)),
+                                  ('api', getattr(rust_fallback, name))):
+            if function is None:
+                continue
+            one = _wall(lambda f=function, a=args, c=calls: _repeat(f, a, c))
+            two = _wall(lambda f=function, a=args, c=calls: _in_threads(
+                f, a, c, 2))
+            figures.append({
+                'function': name,
+                'workload': workload,
+                'variant': variant,
+                'calls': calls,
+                'one_thread': one,
+                'two_threads': two,
+                'speedup': one / two if two else None,
+            })
+    return figures
+
+
+def _upstream_function(name: str, common: Any) -> Optional[Callable[..., Any]]:
+    if name == 'are_processes_alive':
+        return _psutil_are_processes_alive
+    return getattr(common, name, None) if common is not None else None
+
+
+def _repeat(function: Callable[..., Any], args: Tuple[Any, ...],
+            calls: int) -> None:
+    for _ in range(calls):
+        function(*args)
+
+
+def _in_threads(function: Callable[..., Any], args: Tuple[Any, ...],
+                calls: int, threads: int) -> None:
+    workers = [
+        threading.Thread(target=_repeat,
+                         args=(function, args, calls // threads))
+        for _ in range(threads)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
+def _wall(action: Callable[[], None], repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# --- machine ------------------------------------------------------------
+
+
+def machine_info(native: Any) -> Dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    cpu = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        import sky  # pylint: disable=import-outside-toplevel
+        skypilot = getattr(sky, '__version__', '?')
+    except ImportError:
+        skypilot = None
+    try:
+        import psutil  # pylint: disable=import-outside-toplevel
+        psutil_version = psutil.__version__
+    except ImportError:
+        psutil_version = None
+    try:
+        memory = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (ValueError, OSError):
+        memory = 0
+    return {
+        'date': datetime.datetime.now(datetime.timezone.utc).strftime(
+            '%Y-%m-%d %H:%M UTC'),
+        'cpu': cpu,
+        'cpus': os.cpu_count(),
+        'memory_gib': round(memory / GiB, 1),
+        'kernel': platform.release(),
+        'python': f'{platform.python_implementation()} '
+                  f'{platform.python_version()}',
+        'go': native.go_version() if native is not None else None,
+        'skypilot': skypilot,
+        'psutil': psutil_version,
+        'load_before': _load(),
+    }
+
+
+def _load() -> Optional[str]:
+    try:
+        return ' '.join(f'{x:.2f}' for x in os.getloadavg())
+    except OSError:
+        return None
+
+
+# --- targets ------------------------------------------------------------
+
+
+def check_targets(results: List[Result],
+                  dispatch: Optional[Dict[str, float]]) -> List[Dict[str, Any]]:
+    """The issue's targets, each with the figure measured and whether met."""
+    table = [r for r in results if r.case.table]
+    by_key = {(r.case.function, r.case.workload): r for r in table}
+    checks: List[Dict[str, Any]] = []
+
+    def check(target: str, value: Optional[float], goal: float,
+              higher_is_better: bool = True, detail: str = '') -> None:
+        if value is None:
+            met = None
+        else:
+            met = value >= goal if higher_is_better else value <= goal
+        checks.append({
+            'target': target,
+            'value': value,
+            'goal': goal,
+            'higher': higher_is_better,
+            'met': met,
+            'detail': detail
+        })
+
+    worst = min(table, key=lambda r: r.ratio('api') or math.inf)
+    check('every function, every workload: public API vs upstream',
+          worst.ratio('api'), 1.0,
+          detail=f'lowest: {worst.case.function} ({worst.case.workload})')
+    for r in results:
+        if r.case.function == 'read_last_n_lines' and r.case.table:
+            n = r.case.args[1]
+            goal = 3.0 if n == 10 else 4.0
+            check(f'read_last_n_lines {r.case.workload}', r.ratio('api'), goal)
+    for n in (10, 1000):
+        small = by_key.get(('read_last_n_lines', f'n={n}, 1 MiB log'))
+        big = [
+            r for r in table if r.case.function == 'read_last_n_lines' and
+            r.case.args[1] == n and r is not small
+        ]
+        if small and big and small.per_call['api'] and big[0].per_call['api']:
+            check(f'read_last_n_lines n={n}: {big[0].case.workload.split(", ")[1]}'
+                  ' vs 1 MiB log, time ratio (flat)',
+                  big[0].per_call['api'] / small.per_call['api'], 1.2,
+                  higher_is_better=False)
+    for r in results:
+        if r.case.function == 'is_process_alive':
+            check(f'is_process_alive, {r.case.workload}', r.ratio('api'), 3.0)
+    goals = {
+        'are_processes_alive': 6.0,
+        'get_mem_size_gb': 4.0,
+        'get_cpu_count': 1.5,
+        'base36_encode': 4.0,
+        'hash_files': 2.2,
+    }
+    for r in table:
+        goal = goals.get(r.case.function)
+        if goal is not None:
+            check(f'{r.case.function} {r.case.workload}'.strip(),
+                  r.ratio('api'), goal)
+    for r in table:
+        if r.case.function == 'hash_file' and r.case.workload.endswith(
+                ('GiB', 'MiB')) and not r.case.workload.endswith('4 KiB'):
+            check(f'hash_file {r.case.workload} vs hashlib', r.ratio('api'),
+                  0.97)
+    for r in table:
+        if (r.case.function == 'estimate_fd_for_directory' and
+                r.case.workload.startswith(('100,000', '10,000'))):
+            check(f'estimate_fd_for_directory {r.case.workload}',
+                  r.ratio('api'), 1.1)
+    if dispatch is not None:
+        check('gate and dispatch per call (µs)', dispatch['dispatch'] * 1e6,
+              0.15, higher_is_better=False)
+    return checks
+
+
+# --- report -------------------------------------------------------------
+
+
+def _route_of(case: Case, routes: Dict[str, str]) -> str:
+    """Which backend the public API used for this case."""
+    route = routes.get(case.function, '-')
+    by_algorithm = getattr(rust_fallback, 'PYTHON_ROUTED_HASH_ALGORITHMS', ())
+    if (route == 'go' and case.function in ('hash_file', 'hash_files') and
+            len(case.args) > 1 and case.args[1] in by_algorithm):
+        return 'python'
+    return route
+
+
+def _fmt_ratio(value: Optional[float]) -> str:
+    return '-' if value is None else f'{value:.2f}×'
+
+
+def _equal_mark(result: Result) -> str:
+    marks = []
+    for variant in ('python', 'api', 'sky_rs'):
+        ok = result.equal.get(variant)
+        if ok is False:
+            marks.append(f'{variant} differs')
+        elif variant in result.note and variant == 'sky_rs':
+            marks.append('sky_rs declines')
+    return 'yes' if not marks else ', '.join(marks)
+
+
+def headline(results: List[Result], checks: List[Dict[str, Any]]) -> str:
+    """One paragraph: the range of speed-ups and the targets met or missed."""
+    ratios = sorted((r.ratio('api'), r) for r in results
+                    if r.case.table and r.ratio('api'))
+    missed = [c for c in checks if c['met'] is False]
+    decided = [c for c in checks if c['met'] is not None]
+    parts = []
+    if ratios:
+        low, high = ratios[0], ratios[-1]
+        parts.append(
+            f'**Headline:** through the public API, from '
+            f'{low[0]:.2f}× (`{low[1].case.function}`, {low[1].case.workload or "-"})'
+            f' to {high[0]:.1f}× (`{high[1].case.function}`, '
+            f'{high[1].case.workload or "-"}) the speed of upstream SkyPilot;')
+    parts.append(f'{len(decided) - len(missed)} of {len(decided)} targets met')
+    if missed:
+        parts[-1] += ('; missed: ' + '; '.join(
+            f'{c["target"]} ({_fmt_check(c)} for {_fmt_goal(c)})'
+            for c in missed))
+    return ' '.join(parts) + '.'
+
+
+def _fmt_check(c: Dict[str, Any]) -> str:
+    if c['value'] is None:
+        return '-'
+    if 'µs' in c['target']:
+        return f'{c["value"]:.3f} µs'
+    if not c['higher']:
+        return f'{c["value"]:.2f}'
+    return f'{c["value"]:.2f}×'
+
+
+def _fmt_goal(c: Dict[str, Any]) -> str:
+    if not c['higher']:
+        return f'≤ {c["goal"]:g}'
+    return f'≥ {c["goal"]:g}×'
+
+
+def render_markdown(info: Dict[str, Any], settings: Dict[str, Any],
+                    results: List[Result], checks: List[Dict[str, Any]],
+                    dispatch: Optional[Dict[str, float]],
+                    threads: List[Dict[str, Any]], routes: Dict[str, str],
+                    picture: Optional[str]) -> str:
+    out: List[str] = []
+    w = out.append
+    w('# Benchmarks')
+    w('')
+    w('Made by `make bench` (`python -m sky_fallback bench --write`); '
+      'regenerate rather than edit.')
+    w('')
+    w('Median time per call through four doors, and the public API\'s speed-up '
+      'over upstream SkyPilot, measured in one run on one machine:')
+    w('')
+    w('- **upstream**: SkyPilot\'s own function (SkyPilot '
+      f'{info["skypilot"]}), the baseline. `is_process_alive` and '
+      '`are_processes_alive` are not SkyPilot functions: their baseline is the '
+      'psutil check SkyPilot uses (`Process(pid)`, `is_running()`, '
+      '`status() != STATUS_ZOMBIE`); `estimate_fd_for_directory`\'s is '
+      'SkyPilot\'s `len(os.listdir(path)) * 5`; `hash_files`\' is a loop of '
+      'SkyPilot\'s `hash_file`.')
+    w('- **python**: the pure-Python reference, `sky_fallback._reference`.')
+    w('- **api**: `sky_fallback.rust_fallback`, the public API, routed as '
+      'shipped (the *route* column: `go` calls sky_rs, `python` *is* the '
+      'reference).')
+    w('- **sky_rs**: the Go extension\'s function, called directly.')
+    w('')
+    w('*Equal* says whether each result equalled upstream\'s (a digest by its '
+      'hex digest). Time is wall-clock time per call, the median over '
+      f'{settings["rounds_text"]}; in each round every door runs one '
+      f'sample of about {settings["sample_ms"]:g} ms of back-to-back calls '
+      '(or one call, when one call takes longer), the doors in turn, starting '
+      'with a different one each round. The machine may be busy with other '
+      'work (see the load average): the doors of a workload share the rounds, '
+      'so their ratio suffers less than their times.')
+    w('')
+    w(headline(results, checks))
+    w('')
+    w('## Machine')
+    w('')
+    w(f'- {info["cpu"]}, {info["cpus"]} CPUs, {info["memory_gib"]} GiB; Linux '
+      f'{info["kernel"]}')
+    w(f'- {info["python"]}, {info["go"]}, SkyPilot {info["skypilot"]}, psutil '
+      f'{info["psutil"]}')
+    w(f'- {info["date"]}; load average before / after the run: '
+      f'{info["load_before"]} / {info.get("load_after")}')
+    w(f'- Command: `{settings["command"]}`, {settings["duration"]:.0f} s '
+      'in all.')
+    if info.get('warning'):
+        w(f'- **{info["warning"]}**')
+    w('')
+    w('## Results')
+    w('')
+    w('| function | workload | upstream | python | api | sky_rs | '
+      'api vs upstream | route | equal |')
+    w('|---|---|---:|---:|---:|---:|---:|---|---|')
+    for r in results:
+        if not r.case.table:
+            continue
+        cells = [
+            f'`{r.case.function}`', r.case.workload or '-',
+            *(_fmt_time(r.per_call.get(v)) for v in VARIANTS),
+            f'**{_fmt_ratio(r.ratio("api"))}**',
+            _route_of(r.case, routes),
+            _equal_mark(r)
+        ]
+        w('| ' + ' | '.join(cells) + ' |')
+    w('')
+    w('## Targets (issue #5)')
+    w('')
+    w('| target | measured | goal | met |')
+    w('|---|---:|---:|---|')
+    for c in checks:
+        value, goal = _fmt_check(c), _fmt_goal(c)
+        met = {True: 'yes', False: '**no**', None: 'n/a'}[c['met']]
+        detail = f' ({c["detail"]})' if c['detail'] else ''
+        w(f'| {c["target"]}{detail} | {value} | {goal} | {met} |')
+    w('')
+    if dispatch is not None:
+        w('## Gate and dispatch')
+        w('')
+        w('`rust_fallback.is_process_alive(0)` minus `sky_rs.is_process_alive(0)`'
+          ' (neither calls into Go: the facade answers a pid <= 0 itself) is '
+          'the cost of reading `SKYPILOT_USE_RUST` and dispatching: '
+          f'**{dispatch["dispatch"] * 1e6:.3f} µs** per call (api '
+          f'{dispatch["api"] * 1e6:.3f} µs, sky_rs {dispatch["sky_rs"] * 1e6:.3f}'
+          f' µs, an empty Python call {dispatch["empty"] * 1e6:.3f} µs; medians '
+          'of 25 rounds of 200,000 calls). Functions routed to Python pay '
+          'nothing: the public name is the reference.')
+        w('')
+    if threads:
+        w('## Two threads')
+        w('')
+        w('The same calls made by one thread, then split over two threads '
+          '(wall time, median of 3). A native call releases the GIL while Go '
+          'works, so two threads overlap; hashlib releases it too while it '
+          'hashes. `read_last_n_lines` spends most of a call building the '
+          'list of lines in Python, under the GIL; `are_processes_alive` '
+          'already spreads one batch over every core. On a machine busy with '
+          'other work (see the load average) the second thread finds no idle '
+          'core to run on.')
+        w('')
+        w('| function | workload | door | calls | 1 thread | 2 threads | '
+          'speed-up |')
+        w('|---|---|---|---:|---:|---:|---:|')
+        for t in threads:
+            w(f'| `{t["function"]}` | {t["workload"]} | {t["variant"]} | '
+              f'{t["calls"]} | {_fmt_time(t["one_thread"])} | '
+              f'{_fmt_time(t["two_threads"])} | {_fmt_ratio(t["speedup"])} |')
+        w('')
+    if picture:
+        w('## Cost against input size')
+        w('')
+        w(f'![cost against input size]({picture})')
+        w('')
+        w('`read_last_n_lines` reads from the end of the file, so its cost does'
+          ' not grow with the file; upstream\'s does not either, but each line '
+          'costs it several Python operations. `hash_file` is bound by the '
+          'hash itself from a few hundred KiB on.')
+        w('')
+        rows = [r for r in results if r.case.series]
+        w('<details><summary>The figures of the picture</summary>')
+        w('')
+        w('| series | size | upstream | api | api vs upstream |')
+        w('|---|---:|---:|---:|---:|')
+        for r in rows:
+            w(f'| {r.case.series} | {_human(r.case.size or 0)} | '
+              f'{_fmt_time(r.per_call.get("upstream"))} | '
+              f'{_fmt_time(r.per_call.get("api"))} | '
+              f'{_fmt_ratio(r.ratio("api"))} |')
+        w('')
+        w('</details>')
+        w('')
+    w(NOTES)
+    return '\n'.join(out)
+
+
+# What bounds the figures, written once (the figures above it are measured
+# afresh by every run). Component costs quoted here were measured on the
+# machine of the first published run with the commands named.
+NOTES = '''### Where the time goes, and what bounds the targets
+
+**Noise.** Every door of a workload is measured in the same rounds, so a
+change of load hits all four alike; still, a function whose public API *is*
+upstream's code (or the reference, where that is as fast) has a ratio of 1.0
+only up to the noise of the machine (a few per cent on an idle machine, more
+on a shared one). `format_float`, `truncate_long_string` and
+`get_parallel_threads` are routed to the reference: one call into Go (gopy's
+wrapper, argument parsing, the GIL released and taken back, a C string for a
+result) costs more than the whole Python answer, so the public name is bound to
+the reference itself and pays no dispatch either. The references are
+upstream's code with small exact speed-ups (`f'{num:.0f}'` for
+`'{:.0f}'.format(num)`, the Kubernetes multiplier inline, one division fewer).
+
+**read_last_n_lines, n=1000 (goal 4×).** Go returns the thousand lines in one
+`str` with a separator byte after each line that occurs nowhere in them, so
+that one `str.split` makes the list (a `str` result is one gopy crossing; a
+`bytes` result costs three more: take, copy and release a handle). What is
+left is CPython creating a thousand `str` objects: `str.split` is the cheapest
+C-level way there is, yet CPython's one-character split scans a character at a
+time (its `split_char` loop, no `memchr`); on the machine of the first run it
+alone took about 75 µs for 1000 lines of 100 bytes, a fifth of upstream's
+whole call (about 350 µs), which leaves some 15 µs for everything else at 4×.
+The Go side (stat, open, lseek, one 128 KiB pread, close, a vectorised count of
+newlines, one copy inserting the separators; `go test ./tests_go -bench
+ReadLastNLinesText`) took 25-40 µs there, gopy's copy and strict UTF-8 decoding
+of the result about 5 µs. Tried and measured slower: `str.splitlines(True)`
+(about 100 µs), a separator of two to six characters (CPython then runs a
+substring search per line: 85-130 µs), `io.StringIO(...).readlines()` and
+`io.TextIOWrapper(...).readlines()` (80-140 µs), `io.BytesIO(...).readlines()`
+(25 µs, using `memchr`, but decoding a thousand `bytes` afterwards costs more
+than the split saves); in Go, a fresh result buffer per call (allocating 100
+KiB per call cost more than reading the file: page faults and a collection
+every few dozen calls; the result's memory is now reused per calling thread),
+and finding the first selected line with `bytes.LastIndexByte` a thousand times
+(a byte-at-a-time loop in Go's runtime; blocks are now counted with the
+vectorised `bytes.Count`).
+
+**read_last_n_lines, n=10.** Five system calls and one crossing; upstream pays
+Python's `open()` (an `io.BufferedReader` and a `FileIO`), `seek`, `read` and
+the per-line decoding.
+
+**is_process_alive, are_processes_alive.** `kill(pid, 0)`, then
+`/proc/<pid>/stat` read with bare system calls (open, read, read, close; Go's
+`os.ReadFile` took twice as long). The batch crosses once with the pids packed
+by `array('q', pids).tobytes().hex()` and checks them on goroutines across the
+cores; its floor is the two system calls per pid. `pidfd_open` plus `poll`
+would be about three times cheaper per live pid, but it reports a process
+whose main thread has exited while other threads run as alive, where `/proc`
+(and the reference) show a zombie: not the same answer, so not used.
+
+**get_mem_size_gb, get_cpu_count.** `/proc/meminfo` is opened (so that a
+process out of descriptors fails as psutil does) and, when it is procfs's own
+file, not read: `sysinfo(2)`'s `totalram` is the number the kernel prints as
+`MemTotal`. Where LXCFS or similar mount their own meminfo, the file is parsed
+as psutil parses it. The cgroup and `/sys` files are read with bare system
+calls; the CPU count is bounded by those reads (three files on cgroup v1).
+
+**estimate_fd_for_directory.** Counting `getdents64` records without building
+names; the kernel's directory walk is most of the time on both sides.
+
+**Gate and dispatch.** One dict lookup for `SKYPILOT_USE_RUST` (on the raw
+mapping behind `os.environ`), one Python frame, one attribute lookup.
+'''
+
+
+def render_picture(results: List[Result], path: str) -> Optional[str]:
+    try:
+        import matplotlib  # pylint: disable=import-outside-toplevel
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return None
+    series: Dict[str, List[Result]] = {}
+    for r in results:
+        if r.case.series:
+            series.setdefault(r.case.series, []).append(r)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    panels = (('read_last_n_lines', axes[0]), ('hash_file', axes[1]))
+    for prefix, ax in panels:
+        for name, rows in sorted(series.items()):
+            if not name.startswith(prefix):
+                continue
+            rows.sort(key=lambda r: r.case.size or 0)
+            sizes = [r.case.size for r in rows]
+            label = name[len(prefix):].strip()
+            for variant, style in (('upstream', '--o'), ('api', '-s')):
+                times = [r.per_call.get(variant) for r in rows]
+                if any(t is None for t in times):
+                    continue
+                ax.plot(sizes, [t * 1e6 for t in times],
+                        style,
+                        label=f'{variant} {label}'.strip())
+        ax.set_xscale('log', base=2)
+        ax.set_yscale('log')
+        ticks = sorted({r.case.size for rows in series.values() for r in rows
+                        if r.case.size and
+                        r.case.function == prefix})
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([_human(t) for t in ticks], fontsize=8)
+        ax.minorticks_off()
+        ax.set_xlabel('file size')
+        ax.set_ylabel('µs per call (median)')
+        ax.set_title(prefix)
+        ax.grid(True, which='both', alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle('Cost against input size: upstream SkyPilot vs '
+                 'sky_fallback.rust_fallback')
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# --- main ---------------------------------------------------------------
+
+
+def add_parser(subcommands: Any) -> None:
+    bench = subcommands.add_parser(
+        'bench',
+        help='time every function: upstream, python, api, sky_rs',
+        description=__doc__.split('\n\n', 1)[0])
+    bench.add_argument('--quick',
+                       action='store_true',
+                       help='smaller files, fewer rounds, no picture '
+                       '(about a minute)')
+    bench.add_argument('--write',
+                       action='store_true',
+                       help='write docs/BENCHMARKS.md and docs/benchmarks.png')
+    bench.add_argument('--docs',
+                       default=os.path.join(
+                           os.path.dirname(os.path.dirname(
+                               os.path.abspath(__file__))), 'docs'),
+                       help='where --write writes (default: %(default)s)')
+    bench.add_argument('--sample-ms',
+                       type=float,
+                       default=None,
+                       help='time per sample (default 25, --quick 5)')
+    bench.add_argument('--rounds',
+                       type=int,
+                       default=None,
+                       help='rounds for cheap workloads (default 15, --quick 5)')
+    bench.add_argument('--only',
+                       default=None,
+                       help='only functions whose name contains this')
+    bench.add_argument('--json',
+                       default=None,
+                       help='also write the raw figures to this file')
+    bench.add_argument('--workdir',
+                       default=None,
+                       help='where to make the fixtures (default: a temporary '
+                       'directory, removed afterwards)')
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    sample_seconds = (args.sample_ms or (5 if args.quick else 25)) / 1e3
+    native = _native()
+    info = machine_info(native)
+    if os.environ.get(rust_fallback.FORCE_NATIVE_VARIABLE) or os.environ.get(
+            rust_fallback.GATE_VARIABLE):
+        info['warning'] = (
+            f'{rust_fallback.FORCE_NATIVE_VARIABLE} / '
+            f'{rust_fallback.GATE_VARIABLE} were set: the api column is not '
+            'the shipped routing')
+    for name in ('SKYPILOT_POD_CPU_CORE_LIMIT', 'SKYPILOT_POD_MEMORY_GB_LIMIT',
+                 'SKYPILOT_POD_MEMORY_BYTES_LIMIT'):
+        if name in os.environ:
+            print(f'bench: unsetting {name} for the run', file=sys.stderr)
+            del os.environ[name]
+    try:
+        upstream_modules = _upstream()
+    except ImportError:
+        print('bench: SkyPilot is not installed; the python column is the '
+              'baseline', file=sys.stderr)
+        upstream_modules = (None, None)
+    workdir = args.workdir or tempfile.mkdtemp(prefix='sky_rs_bench_')
+    os.makedirs(workdir, exist_ok=True)
+    log = lambda line: print(line, flush=True)
+    log(f'bench: fixtures in {workdir} ...')
+    fx = Fixtures(workdir, args.quick)
+    try:
+        cases = build_cases(fx, upstream_modules, native)
+        if args.only:
+            cases = [c for c in cases if args.only in c.function]
+        if args.rounds:
+            for case in cases:
+                if case.rounds > 5:
+                    case.rounds = args.rounds
+        elif args.quick:
+            for case in cases:
+                case.rounds = min(case.rounds, 5)
+        # Warm the page cache and every code path once before timing.
+        results = [run_case(case, sample_seconds, log) for case in cases]
+        dispatch = dispatch_cost(native) if not args.only else None
+        threads = (two_threads(fx, native, upstream_modules)
+                   if not args.only and not args.quick else [])
+    finally:
+        fx.close()
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    info['load_after'] = _load()
+    checks = check_targets(results, dispatch)
+    routes = rust_fallback.routes()
+    duration = time.perf_counter() - started
+    rounds = sorted({c.rounds for c in cases})
+    settings = {
+        'sample_ms': sample_seconds * 1e3,
+        'rounds_text': (f'{rounds[-1]} rounds ({rounds[0]} for a file of '
+                        '256 MiB or more, a few more for other slow '
+                        'workloads)') if len(rounds) > 1 else
+                       f'{rounds[0]} rounds',
+        'duration': duration,
+        'command': 'python -m sky_fallback bench' +
+                   (' --quick' if args.quick else '') +
+                   (' --write' if args.write else ''),
+    }
+    print()
+    for c in checks:
+        met = {True: 'met', False: 'MISSED', None: 'n/a'}[c['met']]
+        value = '-' if c['value'] is None else f'{c["value"]:.3f}'
+        print(f'{met:7s} {c["target"]}: {value} (goal {c["goal"]:g})')
+    if dispatch is not None:
+        print(f'dispatch: {dispatch["dispatch"] * 1e6:.3f} µs per call')
+    for t in threads:
+        print(f'2 threads: {t["function"]} {t["variant"]}: '
+              f'{t["speedup"]:.2f}x')
+    print(f'bench: {duration:.0f} s')
+    if args.json:
+        with open(args.json, 'w', encoding='utf-8') as f:
+            json.dump(
+                {
+                    'machine': info,
+                    'settings': settings,
+                    'results': [_result_json(r) for r in results],
+                    'targets': checks,
+                    'dispatch': dispatch,
+                    'threads': threads,
+                },
+                f,
+                indent=1)
+    if args.write:
+        os.makedirs(args.docs, exist_ok=True)
+        picture = render_picture(results,
+                                 os.path.join(args.docs, 'benchmarks.png'))
+        text = render_markdown(info, settings, results, checks, dispatch,
+                               threads, routes,
+                               'benchmarks.png' if picture else None)
+        with open(os.path.join(args.docs, 'BENCHMARKS.md'), 'w',
+                  encoding='utf-8') as f:
+            f.write(text)
+        print(f'bench: wrote {os.path.join(args.docs, "BENCHMARKS.md")}' +
+              (f' and {picture}' if picture else
+               ' (no picture: matplotlib is not installed)'))
+    return 0
+
+
+def _result_json(r: Result) -> Dict[str, Any]:
+    return {
+        'function': r.case.function,
+        'workload': r.case.workload,
+        'rounds': r.case.rounds,
+        'per_call': r.per_call,
+        'spread': r.spread,
+        'loops': r.loops,
+        'equal': r.equal,
+        'note': r.note,
+        'ratio_api': r.ratio('api'),
+        'ratio_sky_rs': r.ratio('sky_rs'),
+    }

@@ -1,0 +1,112 @@
+package pyexport
+
+import (
+	"bytes"
+	"sync"
+	"unsafe"
+
+	"github.com/skypilot-org/sky_rs/skyrs"
+)
+
+// Results of ReadLastNLinesText that are not lines. Neither can be a
+// separator (see lineSeparators).
+const (
+	// noLines: n is 0 or the file is empty; the facade returns [].
+	noLines = "0"
+	// needsBytes: the lines cannot cross as a C string (they hold a NUL
+	// byte, or every separator); the facade asks ReadLastNLines for the
+	// bytes instead.
+	needsBytes = "B"
+)
+
+// lineSeparators are the bytes ReadLastNLinesText may put between lines, the
+// first that does not occur in them: control characters that log lines
+// practically never hold; never NUL (a C string ends there), '\t', '\n',
+// '\v', '\f', '\r', or a letter or digit.
+var lineSeparators = []byte("\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f")
+
+// ReadLastNLinesText is skyrs.AppendTailLinesSeparated for
+// sky_rs.read_last_n_lines, shaped so that Python builds the list in one
+// C-level pass: upstream's lines, each followed by a separator that occurs
+// nowhere in them, so that result.split(result[-1]) is the list plus one
+// empty string. It returns a str because gopy returns a str in one crossing,
+// where []byte costs three more (a handle to take, copy and release).
+//
+// The lines are not checked for valid UTF-8 here: gopy decodes the string
+// strictly (and fast), so invalid UTF-8 raises UnicodeDecodeError in the
+// facade, which then asks ReadLastNLines for the bytes and decodes them with
+// the caller's error handler. When the lines are valid UTF-8, decoding them
+// whole equals upstream's decoding line by line.
+//
+// The string shares memory that the calling thread's next call reuses (see
+// resultBuffers): gopy copies it at once; a Go caller that keeps it must
+// clone it.
+func ReadLastNLinesText(path string, n int, chunkSize int) (string, error) {
+	return guard(func() (string, error) {
+		thread, reuse := callingThread()
+		var buf []byte
+		if reuse {
+			buf = resultBuffers.take(thread)
+		}
+		lines, sep, err := skyrs.AppendTailLinesSeparated(buf, path, n, chunkSize, lineSeparators)
+		switch {
+		case err != nil:
+			return "", err
+		case len(lines) == 0:
+			return noLines, nil
+		case sep == 0, bytes.IndexByte(lines, 0) >= 0:
+			return needsBytes, nil
+		}
+		if reuse {
+			resultBuffers.keep(thread, lines)
+		}
+		return unsafe.String(unsafe.SliceData(lines), len(lines)), nil
+	})
+}
+
+// resultBuffers holds the memory of the last string ReadLastNLinesText
+// returned to each calling thread, for that thread's next call.
+//
+// A result of 100 kB allocated afresh on every call costs more than reading
+// it (fresh pages to fault in, and a garbage collection every few dozen
+// calls), so the memory is reused; but the string must stay intact until
+// gopy has copied it, after the function has returned. gopy copies it on the
+// calling thread before that thread gets back to Python, and a thread makes
+// one call at a time, so by the time the same thread calls again the copy has
+// been made and the memory is free. Go runs a call from C on the calling
+// thread, so its thread id tells the callers apart.
+var resultBuffers = threadBuffers{buffers: map[int][]byte{}}
+
+// Bounds on resultBuffers: a few threads' worth, none huge.
+const (
+	maxThreadBuffers    = 16
+	maxThreadBufferSize = 4 << 20
+)
+
+type threadBuffers struct {
+	mu      sync.Mutex
+	buffers map[int][]byte
+}
+
+// take returns the buffer kept for thread, emptied, or nil.
+func (t *threadBuffers) take(thread int) []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	buf := t.buffers[thread]
+	delete(t.buffers, thread)
+	return buf[:0]
+}
+
+// keep keeps buf for thread's next call, unless it is too large or too many
+// threads have buffers kept (then the others are dropped to the collector).
+func (t *threadBuffers) keep(thread int, buf []byte) {
+	if cap(buf) > maxThreadBufferSize {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.buffers) >= maxThreadBuffers {
+		clear(t.buffers)
+	}
+	t.buffers[thread] = buf
+}

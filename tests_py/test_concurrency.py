@@ -1,0 +1,210 @@
+"""Concurrency: many threads calling at once get what one thread gets.
+
+16 threads each make 10,000 calls (times SKY_RS_STRESS_SCALE) drawn from a
+mix of every function, on good input and on input that raises, and compare
+each outcome with that of a serial run. A variant flips SKYPILOT_USE_RUST on
+and off all the while: the public API must switch backends between calls
+without a wrong answer or a deadlock. The threads run in a sandbox process
+(tests_py.reliability), whose watchdog turns a deadlock into a failure.
+"""
+
+import os
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Dict, List, Tuple
+
+import pytest
+
+from tests_py import reliability
+from tests_py.reliability import report
+from tests_py.reliability import Sandbox
+from tests_py.reliability import scaled
+from tests_py.reliability import SUBJECTS
+
+THREADS = 16
+CALLS_PER_THREAD = 10_000
+
+
+def mixed_calls(directory: str) -> List[Tuple[str, Tuple[Any, ...]]]:
+    """Calls of every function whose outcome does not change between runs."""
+    log = os.path.join(directory, 'log.txt')
+    bad = os.path.join(directory, 'bad.txt')
+    missing = os.path.join(directory, 'missing')
+    return [
+        ('read_last_n_lines', (log, 0)),
+        ('read_last_n_lines', (log, 1)),
+        ('read_last_n_lines', (log, 3, 1)),
+        ('read_last_n_lines', (log, 1000)),
+        ('read_last_n_lines', (bad, 5)),
+        ('read_last_n_lines', (bad, 5, 8192, 'utf-8', 'strict')),
+        ('read_last_n_lines', (missing, 1)),
+        ('read_last_n_lines', (directory, 1)),
+        ('read_last_n_lines', (log, -1)),
+        ('hash_file', (log, 'md5')),
+        ('hash_file', (log, 'SHA256')),
+        ('hash_file', (bad, 'sha512')),
+        ('hash_file', (log, 'sha3_256')),
+        ('hash_file', (missing, 'sha1')),
+        ('hash_file', (directory, 'nope')),
+        ('hash_file', (log, 'nope')),
+        ('find_free_port', (0,)),
+        ('find_free_port', (65535,)),
+        ('find_free_port', (-1,)),
+        ('base36_encode', ('deadbeef',)),
+        ('base36_encode', ('0123456789abcdef' * 2,)),
+        ('base36_encode', ('f' * 100,)),
+        ('base36_encode', ('-ff',)),
+        ('base36_encode', ('xyz',)),
+        ('base36_encode', ('\u0661',)),
+        ('format_float', (2.25,)),
+        ('format_float', (1e300,)),
+        ('format_float', (0.1, 30)),
+        ('format_float', (0.5, -1)),
+        ('format_float', (True,)),
+        ('truncate_long_string', ('a  b  c  d  e  f', 5)),
+        ('truncate_long_string', ('abcdefghijklmnopqrstuvwxyz', 10, True)),
+        ('truncate_long_string', ('\u00e9\U0001f600 ' * 40, 21)),
+        ('truncate_long_string', ('abc\x00 def', 3)),
+        ('get_cpu_count', ()),
+        ('get_mem_size_gb', ()),
+        ('get_parallel_threads', ()),
+        ('get_parallel_threads', ('kubernetes',)),
+        ('get_parallel_threads', (5,)),
+        ('is_process_alive', (os.getpid(),)),
+        ('is_process_alive', (2**31 - 1,)),
+        ('is_process_alive', (0,)),
+        ('get_max_workers_for_file_mounts', ({
+            '/a': directory,
+            '/b': missing
+        },)),
+        ('get_max_workers_for_file_mounts', ({
+            '/a': log
+        }, 'kubernetes')),
+        ('estimate_fd_for_directory', (directory,)),
+        ('estimate_fd_for_directory', (missing,)),
+        ('estimate_fd_for_directory', (log,)),
+    ]
+
+
+def hammer(directory: str, subject: str, threads: int, calls: int,
+           flip_gate: bool) -> Dict[str, Any]:
+    """Runs in the sandbox: ``threads`` threads make ``calls`` calls each and
+    compare every outcome with the serial one."""
+    specs = mixed_calls(directory)
+    functions = {
+        name: reliability.subject_function(subject, name)
+        for name, _ in specs
+    }
+    expected = [reliability.outcome(functions[n], *a) for n, a in specs]
+    mismatches: List[str] = []
+    done = [0] * threads
+    start = threading.Barrier(threads + 1)
+    stop = threading.Event()
+    flips = [0] * (threads + 1)  # the flipper's, then each worker's
+    saved_gate = os.environ.get('SKYPILOT_USE_RUST')
+
+    def worker(k):
+        rng = random.Random(k)
+        start.wait()
+        for _ in range(calls):
+            i = rng.randrange(len(specs))
+            name, args = specs[i]
+            if flip_gate:  # the other threads' calls see it change too
+                os.environ['SKYPILOT_USE_RUST'] = '01'[rng.getrandbits(1)]
+                flips[k + 1] += 1
+            got = reliability.outcome(functions[name], *args)
+            if got != expected[i]:
+                mismatches.append(f'{name}{args!r:.200}: got {got!r:.300}, '
+                                  f'serially {expected[i]!r:.300}')
+            done[k] += 1
+
+    def flipper():
+        while not stop.is_set():
+            os.environ['SKYPILOT_USE_RUST'] = '0' if flips[0] % 2 else '1'
+            flips[0] += 1
+            time.sleep(0)
+
+    workers = [
+        threading.Thread(target=worker, args=(k,), daemon=True)
+        for k in range(threads)
+    ]
+    gate = threading.Thread(target=flipper, daemon=True)
+    # Hand the GIL over often, so that the flips land between the calls of
+    # every thread rather than in rare bursts.
+    switch_interval = sys.getswitchinterval()
+    if flip_gate:
+        sys.setswitchinterval(1e-5)
+    for thread in workers:
+        thread.start()
+    began = time.monotonic()
+    if flip_gate:
+        gate.start()
+    start.wait()
+    for thread in workers:
+        thread.join()
+    seconds = time.monotonic() - began
+    stop.set()
+    if flip_gate:
+        gate.join()
+    sys.setswitchinterval(switch_interval)
+    if saved_gate is None:
+        os.environ.pop('SKYPILOT_USE_RUST', None)
+    else:
+        os.environ['SKYPILOT_USE_RUST'] = saved_gate
+    return {
+        'mismatches': mismatches[:10],
+        'mismatch_count': len(mismatches),
+        'calls': sum(done),
+        'gate_flips': sum(flips),
+        'seconds': round(seconds, 2),
+    }
+
+
+def write_mixed_files(root: str) -> None:
+    """The files mixed_calls(root) reads."""
+    with open(os.path.join(root, 'log.txt'), 'wb') as f:
+        f.write(b''.join(b'line %d\r\n' % i for i in range(2000)))
+    with open(os.path.join(root, 'bad.txt'), 'wb') as f:
+        f.write(b'ok\n\xff\xfe\n\xed\xa0\x80 tail\n\xe2\x82')
+    os.mkdir(os.path.join(root, 'sub'))
+
+
+@pytest.fixture
+def workdir():
+    root = tempfile.mkdtemp(prefix='sky-rs-threads-')
+    write_mixed_files(root)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope='module')
+def sandbox():
+    box = Sandbox(timeout=600)
+    yield box
+    box.close()
+
+
+@pytest.mark.parametrize('subject,flip_gate', [(s, False) for s in SUBJECTS] +
+                         [('api', True)],
+                         ids=list(SUBJECTS) + ['api-gate-flipping'])
+def test_threads_agree_with_a_serial_run(sandbox, workdir, subject, flip_gate,
+                                          request):
+    if subject == 'go':
+        from tests_py.conftest import require_native  # pylint: disable=import-outside-toplevel
+        require_native(request.config)
+    calls = scaled(CALLS_PER_THREAD, minimum=100)
+    result = sandbox.run(hammer, workdir, subject, THREADS, calls, flip_gate)
+    report('threads',
+           subject=subject,
+           flip_gate=flip_gate,
+           threads=THREADS,
+           calls_per_thread=calls,
+           **result)
+    assert result['calls'] == THREADS * calls
+    assert result['mismatch_count'] == 0, result['mismatches']
+    if flip_gate:
+        assert result['gate_flips'] > 1

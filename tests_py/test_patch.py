@@ -1,0 +1,464 @@
+"""patch_skypilot() on the real SkyPilot package.
+
+After patching, SkyPilot's own callers (the file-mount hash of a cluster
+config, `sky serve logs --tail`, the catalog check, cluster and instance
+names, worker sizing) give exactly what they gave unpatched, and the calls do
+reach sky_fallback (and Go, when it answers); unpatch_skypilot() puts
+SkyPilot's own functions back.
+"""
+
+import hashlib
+import inspect
+import logging
+import os
+import pathlib
+import re
+import sys
+
+import pytest
+
+from sky_fallback import patch
+from sky_fallback import rust_fallback
+import sky_fallback
+
+common_utils = pytest.importorskip('sky.utils.common_utils',
+                                   reason='SkyPilot is not installed')
+subprocess_utils = pytest.importorskip('sky.utils.subprocess_utils',
+                                       reason='SkyPilot is not installed')
+
+MODULES = {
+    patch.COMMON_UTILS: common_utils,
+    patch.SUBPROCESS_UTILS: subprocess_utils
+}
+ORIGINALS = {
+    name: getattr(MODULES[module], name)
+    for name, module in patch.PATCHABLE.items()
+}
+
+
+@pytest.fixture
+def unpatched():
+    """Make sure every test starts and ends with SkyPilot unpatched."""
+    patch.unpatch_skypilot()
+    assert all(
+        getattr(MODULES[module], name) is ORIGINALS[name]
+        for name, module in patch.PATCHABLE.items())
+    yield
+    patch.unpatch_skypilot()
+
+
+@pytest.fixture
+def native_calls(monkeypatch):
+    """Counts the calls that reach sky_rs, by function name."""
+    calls = {}
+    sky_rs = sys.modules.get('sky_rs')
+    if sky_rs is None or not rust_fallback.is_rust_available():
+        return None
+    for name in patch.PATCHABLE:
+        function = getattr(sky_rs, name)
+
+        def counting(*args, _name=name, _function=function, **kwargs):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _function(*args, **kwargs)
+
+        monkeypatch.setattr(sky_rs, name, counting)
+    return calls
+
+
+def twice(function, *args, **kwargs):
+    """``function``'s result unpatched, then patched (left patched)."""
+    patch.unpatch_skypilot()
+    before = function(*args, **kwargs)
+    patch.patch_skypilot()
+    after = function(*args, **kwargs)
+    return before, after
+
+
+# --- patching and undoing -------------------------------------------------
+
+
+def test_the_patchable_functions_are_skypilots():
+    assert set(patch.PATCHABLE) == set(ORIGINALS)
+    for name, original in ORIGINALS.items():
+        assert original.__module__ == patch.PATCHABLE[name], name
+
+
+def test_patch_points_skypilot_at_sky_fallback_and_unpatch_restores(unpatched):
+    patched = sky_fallback.patch_skypilot()
+    assert sorted(patched) == sorted(
+        f'{module}.{name}' for name, module in patch.PATCHABLE.items())
+    assert patch.patched_functions() == patched
+    for name, module in patch.PATCHABLE.items():
+        current = getattr(MODULES[module], name)
+        assert current is not ORIGINALS[name]
+        if name != 'hash_file':
+            assert current is getattr(rust_fallback, name)
+        assert patch.skypilot_original(name) is ORIGINALS[name]
+    restored = sky_fallback.unpatch_skypilot()
+    assert sorted(restored) == sorted(patched)
+    for name, module in patch.PATCHABLE.items():
+        assert getattr(MODULES[module], name) is ORIGINALS[name]
+    assert patch.patched_functions() == []
+    assert sky_fallback.unpatch_skypilot() == []  # idempotent
+
+
+def test_patching_twice_keeps_the_originals(unpatched):
+    first = patch.patch_skypilot()
+    assert patch.patch_skypilot() == first
+    patch.unpatch_skypilot()
+    assert common_utils.read_last_n_lines is ORIGINALS['read_last_n_lines']
+
+
+def test_patch_only_some(unpatched):
+    assert patch.patch_skypilot(['format_float'
+                                ]) == ['sky.utils.common_utils.format_float']
+    assert common_utils.format_float is rust_fallback.format_float
+    assert common_utils.hash_file is ORIGINALS['hash_file']
+    with pytest.raises(ValueError, match='is_process_alive'):
+        patch.patch_skypilot(['is_process_alive'])
+
+
+def test_a_changed_signature_is_left_alone(unpatched, monkeypatch, caplog):
+
+    def format_float(num, precision=1, suffix=''):  # a future SkyPilot
+        return f'{num:.{precision}f}{suffix}'
+
+    monkeypatch.setattr(common_utils, 'format_float', format_float)
+    with caplog.at_level(logging.WARNING, logger='sky_fallback.patch'):
+        patched = patch.patch_skypilot()
+    assert 'sky.utils.common_utils.format_float' not in patched
+    assert common_utils.format_float is format_float
+    assert "parameter 'suffix' is unknown" in caplog.text
+
+
+def test_a_changed_default_is_left_alone(unpatched, monkeypatch):
+
+    def truncate_long_string(s, max_length=40, truncate_middle=False):
+        return s[:max_length]
+
+    monkeypatch.setattr(common_utils, 'truncate_long_string',
+                        truncate_long_string)
+    assert ('sky.utils.common_utils.truncate_long_string'
+            not in patch.patch_skypilot())
+
+
+def test_unpatch_leaves_a_later_replacement(unpatched):
+    patch.patch_skypilot()
+
+    def theirs(hex_str):
+        return hex_str
+
+    common_utils.base36_encode = theirs
+    try:
+        assert 'sky.utils.common_utils.base36_encode' not in (
+            patch.unpatch_skypilot())
+        assert common_utils.base36_encode is theirs
+    finally:
+        common_utils.base36_encode = ORIGINALS['base36_encode']
+
+
+def test_the_guides_module_name_is_an_alias_while_patched(unpatched):
+    assert 'sky.utils.rust_fallback' not in sys.modules
+    patch.patch_skypilot()
+    # pylint: disable=import-outside-toplevel
+    from sky.utils import rust_fallback as guide_module
+    from sky.utils.rust_fallback import get_cpu_count
+    assert guide_module is rust_fallback
+    assert get_cpu_count is rust_fallback.get_cpu_count
+    patch.unpatch_skypilot()
+    assert 'sky.utils.rust_fallback' not in sys.modules
+    assert not hasattr(sys.modules['sky.utils'], 'rust_fallback')
+    with pytest.raises(ImportError):
+        import sky.utils.rust_fallback  # pylint: disable=unused-import
+
+
+def test_no_alias_when_asked(unpatched):
+    patch.patch_skypilot(alias=False)
+    assert 'sky.utils.rust_fallback' not in sys.modules
+
+
+# --- what SkyPilot's code does with the patched functions ------------------
+
+SKY_ROOT = pathlib.Path(sys.modules['sky'].__file__).parent
+
+
+def _sky_sources():
+    for path in sorted(SKY_ROOT.rglob('*.py')):
+        yield path, path.read_text(encoding='utf-8', errors='replace')
+
+
+def test_skypilot_calls_them_through_the_module():
+    """No SkyPilot module imports a patched function by name (the patch
+    would not reach it) or keeps its own reference to one."""
+    names = '|'.join(patch.PATCHABLE)
+    by_name = re.compile(r'from sky\.utils\.(common|subprocess)_utils import '
+                         r'[^\n]*\b(' + names + r')\b')
+    aliased = re.compile(
+        r'=\s*(common|subprocess)_utils\.(' + names + r')\s*$', re.M)
+    offenders = []
+    for path, source in _sky_sources():
+        for pattern in (by_name, aliased):
+            offenders += [
+                f'{path.relative_to(SKY_ROOT)}: {m.group(0)}'
+                for m in pattern.finditer(source)
+            ]
+    assert not offenders, offenders
+
+
+def test_skypilot_uses_only_digests_of_hash_file():
+    """Every caller of hash_file takes .digest() or .hexdigest() at once, all
+    a Go digest has without re-hashing (update() works too, see below)."""
+    uses = []
+    for path, source in _sky_sources():
+        for match in re.finditer(r'\bhash_file\(([^()]|\([^()]*\))*\)(\.\w+)?',
+                                 source):
+            line = source[:match.start()].count('\n') + 1
+            if source[:match.start()].rstrip().endswith('def'):
+                continue  # the definition itself
+            uses.append(
+                (f'{path.relative_to(SKY_ROOT)}:{line}', match.group(2)))
+    assert uses, 'SkyPilot no longer calls hash_file'
+    assert all(
+        attribute in ('.digest', '.hexdigest') for _, attribute in uses), uses
+
+
+def test_cluster_config_hash_is_unchanged(unpatched, tmp_path, native_calls):
+    """backend_utils hashes every file of every file-mount directory."""
+    backend_utils = pytest.importorskip('sky.backends.backend_utils')
+    yaml_utils = pytest.importorskip('sky.utils.yaml_utils')
+    tree = tmp_path / 'workdir'
+    (tree / 'src' / 'pkg').mkdir(parents=True)
+    (tree / 'empty_dir').mkdir()
+    (tree / 'empty.txt').write_bytes(b'')
+    (tree / 'src' / 'main.py').write_text('print("hello")\n')
+    (tree / 'src' / 'pkg' / 'data.bin').write_bytes(bytes(range(256)) * 5000)
+    (tree / 'src' / 'pkg' / 'caf\u00e9.txt').write_bytes(b'\xff\xfe latin')
+    os.symlink(tree / 'src' / 'main.py', tree / 'link.py')
+    single = tmp_path / 'credentials.json'
+    single.write_text('{"token": "secret"}')
+    config = tmp_path / 'cluster.yaml'
+    config.write_text(
+        yaml_utils.dump_yaml_str({
+            'cluster_name': 'test',
+            'file_mounts': {
+                '/remote/workdir': str(tree),
+                '/remote/credentials.json': str(single),
+                '/remote/missing': str(tmp_path / 'missing'),
+            },
+        }))
+    # pylint: disable=protected-access
+    before, after = twice(backend_utils._deterministic_cluster_yaml_hash,
+                          str(config))
+    assert after == before
+    if native_calls is not None:
+        # main.py, link.py, empty.txt, data.bin, café.txt, credentials.json
+        assert native_calls.get('hash_file') == 6
+    # And it changes with the content, patched as unpatched.
+    (tree / 'src' / 'main.py').write_text('print("hello!")\n')
+    changed_before, changed_after = twice(
+        backend_utils._deterministic_cluster_yaml_hash, str(config))
+    assert changed_after == changed_before != before
+
+
+LOGS = {
+    'lines': ''.join(f'replica log line {i}\n' for i in range(5000)),
+    'no final newline': 'first\nsecond\nthird',
+    'windows': 'a\r\nb\r\nc\r\n',
+    'invalid utf-8': b'ok\n\xff\xfe bad\n\xe2\x82 cut\nend\n',
+    'blank lines': '\n\n\nx\n\n',
+    'one long line': 'x' * 100_000,
+}
+
+
+@pytest.mark.parametrize('content', LOGS.values(), ids=LOGS.keys())
+@pytest.mark.parametrize('tail', [0, 1, 3, 10_000])
+def test_serve_log_tail_is_unchanged(unpatched, tmp_path, monkeypatch, capsys,
+                                     content, tail, native_calls):
+    """`sky serve logs --tail N` prints the last N lines of a replica log
+    through common_utils.read_last_n_lines."""
+    serve_utils = pytest.importorskip('sky.serve.serve_utils')
+    log = tmp_path / 'replica_1.log'
+    log.write_bytes(
+        content if isinstance(content, bytes) else content.encode())
+    monkeypatch.setattr(serve_utils, '_check_service_status_healthy',
+                        lambda *args, **kwargs: None)
+    monkeypatch.setattr(serve_utils, 'generate_replica_log_file_name',
+                        lambda service_name, replica_id: str(log))
+
+    def printed():
+        assert serve_utils.stream_replica_logs('svc', 1, False, tail,
+                                               False) == ''
+        return capsys.readouterr().out
+
+    before, after = twice(printed)
+    assert after == before
+    if native_calls is not None:
+        assert native_calls.get('read_last_n_lines') == 1
+
+
+def test_catalog_check_is_unchanged(unpatched, tmp_path, monkeypatch):
+    """catalog.common compares a catalog's md5 hexdigest with its record."""
+    catalog_common = pytest.importorskip('sky.catalog.common')
+    monkeypatch.setattr(catalog_common, '_ABSOLUTE_VERSIONED_CATALOG_DIR',
+                        str(tmp_path))
+    (tmp_path / '.meta').mkdir()
+    catalog = tmp_path / 'vms.csv'
+    catalog.write_text('InstanceType,vCPUs\nm5.large,2\n')
+    (tmp_path / '.meta' / 'vms.csv.md5').write_text(
+        hashlib.md5(catalog.read_bytes()).hexdigest())
+    assert twice(catalog_common.is_catalog_modified,
+                 'vms.csv') == (False, False)
+    catalog.write_text('InstanceType,vCPUs\nm5.large,4\n')
+    assert twice(catalog_common.is_catalog_modified, 'vms.csv') == (True, True)
+
+
+@pytest.mark.parametrize('display_name', [
+    'my-cluster', 'a-very-long-cluster-name-that-needs-truncating',
+    'Dots.And_Underscores.In.A.Long.Name', 'x' * 64
+])
+def test_cluster_names_are_unchanged(unpatched, display_name):
+    """make_cluster_name_on_cloud shortens with base36_encode."""
+    for max_length in (15, 35, 63):
+        assert len(
+            set(
+                twice(common_utils.make_cluster_name_on_cloud,
+                      display_name,
+                      max_length,
+                      add_user_hash=False))) == 1
+
+
+def test_instance_type_names_are_unchanged(unpatched):
+    """Kubernetes instance types are named '{cpus}CPU--{memory}GB'."""
+    kubernetes_utils = pytest.importorskip('sky.provision.kubernetes.utils')
+    for cpus, memory in [(4, 16), (0.5, 1.5), (2.0, 8.0), (0.25, 0.1),
+                         (96, 768.5)]:
+        names = twice(lambda c=cpus, m=memory: kubernetes_utils.
+                      KubernetesInstanceType(c, m).name)
+        assert names[0] == names[1]
+        assert kubernetes_utils.KubernetesInstanceType.from_instance_type(
+            names[1]).name == names[1]
+
+
+def test_worker_sizing_is_unchanged(unpatched, tmp_path):
+    """subprocess_utils sizes its pools with get_parallel_threads and
+    get_max_workers_for_file_mounts, which calls it."""
+    for entries in (0, 3, 300):
+        source = tmp_path / f'src{entries}'
+        source.mkdir()
+        for i in range(entries):
+            (source / f'f{i}').touch()
+    mounts = {f'/dst{i}': str(p) for i, p in enumerate(tmp_path.iterdir())}
+    mounts['/url'] = 's3://bucket/path'
+    for cloud in (None, 'aws', 'kubernetes', 'Kubernetes'):
+        assert len(
+            set(
+                twice(subprocess_utils.get_max_workers_for_file_mounts, mounts,
+                      cloud))) == 1
+        assert len(set(twice(subprocess_utils.get_parallel_threads,
+                             cloud))) == 1
+    assert len(
+        set(
+            twice(lambda: tuple(
+                subprocess_utils.run_in_parallel(str.upper, ['a', 'b', 'c']))))
+    ) == 1
+
+
+def test_every_patched_function_gives_upstreams_result(unpatched, tmp_path):
+    path = tmp_path / 'f.txt'
+    path.write_text('one\ntwo\r\nthree\n')
+    calls = {
+        'read_last_n_lines': ((str(path), 2), {}),
+        'hash_file': ((str(path), 'SHA256'), {}),
+        'find_free_port': ((0,), {}),
+        'base36_encode': (('0x' + 'f' * 32,), {}),
+        'format_float': ((2.675, 2), {}),
+        'truncate_long_string': (('a  b  c  d  e  f', 5), {}),
+        'get_cpu_count': ((), {}),
+        'get_mem_size_gb': ((), {}),
+        'get_parallel_threads': (('kubernetes',), {}),
+        'get_max_workers_for_file_mounts': (({
+            '/d': str(tmp_path)
+        },), {}),
+    }
+    assert set(calls) == set(patch.PATCHABLE)
+    patch.patch_skypilot()
+    for name, (args, kwargs) in calls.items():
+        module = MODULES[patch.PATCHABLE[name]]
+        got = getattr(module, name)(*args, **kwargs)
+        want = ORIGINALS[name](*args, **kwargs)
+        if name == 'hash_file':
+            got, want = (got.name, got.hexdigest()), (want.name,
+                                                      want.hexdigest())
+        assert got == want, name
+
+
+# --- hash_file's result under the patch ------------------------------------
+
+
+@pytest.mark.parametrize('algorithm', ['md5', 'SHA256', 'sha512', 'sha3_256'])
+def test_patched_hash_file_has_upstreams_interface(unpatched, tmp_path,
+                                                   algorithm):
+    path = tmp_path / 'data.bin'
+    path.write_bytes(os.urandom(100_000))
+    patch.patch_skypilot()
+    ours = common_utils.hash_file(str(path), algorithm)
+    theirs = ORIGINALS['hash_file'](str(path), algorithm)
+    for attribute in ('name', 'digest_size', 'block_size'):
+        assert getattr(ours, attribute) == getattr(theirs, attribute)
+    assert ours.digest() == theirs.digest()
+    assert ours.hexdigest() == theirs.hexdigest()
+    copied = ours.copy()
+    ours.update(b'more data')
+    theirs.update(b'more data')
+    assert ours.hexdigest() == theirs.hexdigest()
+    assert copied.hexdigest() == hashlib.new(algorithm,
+                                             path.read_bytes()).hexdigest()
+
+
+def test_patched_hash_file_refuses_to_continue_a_changed_file(
+        unpatched, tmp_path):
+    if not rust_fallback.is_rust_available():
+        pytest.skip('the Python backend returns a hashlib object')
+    path = tmp_path / 'data.bin'
+    path.write_bytes(b'before')
+    patch.patch_skypilot()
+    digest = common_utils.hash_file(str(path), 'sha256')
+    assert not isinstance(digest, type(hashlib.sha256()))
+    path.write_bytes(b'after')
+    with pytest.raises(RuntimeError, match='changed after hash_file'):
+        digest.update(b'x')
+    assert digest.hexdigest() == hashlib.sha256(b'before').hexdigest()
+
+
+def test_patched_hash_file_raises_upstreams_exceptions(unpatched, tmp_path):
+    patch.patch_skypilot()
+    for args in [(str(tmp_path / 'missing'), 'sha256'), (str(tmp_path), 'md5'),
+                 (str(tmp_path / 'missing'), 'nonsense')]:
+        with pytest.raises(Exception) as ours:
+            common_utils.hash_file(*args)
+        with pytest.raises(Exception) as theirs:
+            ORIGINALS['hash_file'](*args)
+        assert (type(ours.value), str(ours.value)) == (type(theirs.value),
+                                                       str(theirs.value))
+
+
+def test_signature_check_matches_inspect():
+    """The check accepts a required upstream parameter made optional here
+    (get_max_workers_for_file_mounts's keyword form) and nothing looser."""
+    # pylint: disable=protected-access
+    for name in patch.PATCHABLE:
+        assert patch._accepts_every_call(
+            ORIGINALS[name], patch._replacement(name)) is None, name
+
+    def needs_more(a, b):
+        del a, b
+
+    def takes_less(a):
+        del a
+
+    assert patch._accepts_every_call(needs_more, takes_less) is not None
+    assert 'needs parameter' in patch._accepts_every_call(
+        takes_less, needs_more)
+    assert inspect.signature(
+        patch._hash_file).parameters.keys() == (inspect.signature(
+            ORIGINALS['hash_file']).parameters.keys())
