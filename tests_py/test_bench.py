@@ -59,9 +59,10 @@ def test_targets():
         fake('base36_encode', '32 hex digits', 0.5),
         fake('format_float', '3.14', 1.25),
     ]
+    flat = {10: {'ratio': 1.6}, 1000: {'ratio': 1.1}}
     checks = {
         c['target']: c
-        for c in _bench.check_targets(results, {'dispatch': 1e-7})
+        for c in _bench.check_targets(results, {'dispatch': 1e-7}, flat)
     }
     assert checks['read_last_n_lines n=10, 1 MiB log']['met'] is True
     assert checks['read_last_n_lines n=1000, 1 MiB log']['met'] is True
@@ -90,10 +91,12 @@ def test_report_renders():
     }
     settings = {'sample_ms': 25, 'rounds_text': '15', 'duration': 1,
                 'command': 'python -m sky_fallback bench --write'}
+    flat = {10: {'small': 5e-6, 'big': 6e-6, 'ratio': 1.2}}
     text = _bench.render_markdown(info, settings, results,
-                                  _bench.check_targets(results, None), None,
-                                  [], {'base36_encode': 'go'},
-                                  'benchmarks.png')
+                                  _bench.check_targets(results, None, flat),
+                                  None, [], {'base36_encode': 'go'},
+                                  'benchmarks.png', flat)
     assert '| `base36_encode` | 32 hex digits |' in text
+    assert '| 10 | 5.00 µs | 6.00 µs | 1.20 |' in text
     assert '10.00×' in text
     assert 'benchmarks.png' in text and '4 KiB' in text
