@@ -464,22 +464,10 @@ def routes() -> Dict[str, str]:
     }
 
 
-_ROUTED_NAMES = (
-    'read_last_n_lines',
-    'hash_file',
-    'find_free_port',
-    'base36_encode',
-    'format_float',
-    'truncate_long_string',
-    'get_cpu_count',
-    'get_mem_size_gb',
-    'get_parallel_threads',
-    'is_process_alive',
-    'get_max_workers_for_file_mounts',
-    'estimate_fd_for_directory',
-    'are_processes_alive',
-    'hash_files',
-)
+# Every function of __all__: the two introspection calls are not routed.
+_ROUTED_NAMES = tuple(
+    name for name in __all__
+    if name not in ('is_rust_available', 'get_backend_info'))
 
 
 # Introspection.
