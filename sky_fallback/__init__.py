@@ -39,22 +39,5 @@ def __getattr__(name):
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
-__all__ = [
-    'rust_fallback',
-    'read_last_n_lines',
-    'hash_file',
-    'find_free_port',
-    'base36_encode',
-    'format_float',
-    'truncate_long_string',
-    'get_cpu_count',
-    'get_mem_size_gb',
-    'get_parallel_threads',
-    'is_process_alive',
-    'get_max_workers_for_file_mounts',
-    'estimate_fd_for_directory',
-    'hash_files',
-    'are_processes_alive',
-    'is_rust_available',
-    'get_backend_info',
-]
+# The public names are rust_fallback's, re-exported above.
+__all__ = ['rust_fallback'] + rust_fallback.__all__
