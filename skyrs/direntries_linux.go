@@ -2,8 +2,9 @@ package skyrs
 
 import (
 	"encoding/binary"
-	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // direntBufferSize is the getdents64 buffer: a few system calls even for a
@@ -13,8 +14,8 @@ const direntBufferSize = 64 << 10
 // Offsets into struct linux_dirent64 (d_ino u64, d_off s64, d_reclen u16,
 // d_type u8, d_name[]).
 const (
-	direntReclenOffset = unsafe.Offsetof(syscall.Dirent{}.Reclen)
-	direntNameOffset   = unsafe.Offsetof(syscall.Dirent{}.Name)
+	direntReclenOffset = unsafe.Offsetof(unix.Dirent{}.Reclen)
+	direntNameOffset   = unsafe.Offsetof(unix.Dirent{}.Name)
 )
 
 // CountDirEntries returns len(os.listdir(path)): the entries directly in the
@@ -27,19 +28,19 @@ func CountDirEntries(path string) (int, error) {
 	// a FIFO from blocking the open; O_DIRECTORY then refuses it.
 	var fd int
 	err := retryOnEINTR(func() (err error) {
-		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		return err
 	})
 	if err != nil {
 		return 0, osErrorWithPath(err, path)
 	}
-	defer syscall.Close(fd)
+	defer unix.Close(fd)
 	buf := make([]byte, direntBufferSize)
 	count := 0
 	for {
 		var n int
 		err := retryOnEINTR(func() (err error) {
-			n, err = syscall.Getdents(fd, buf)
+			n, err = unix.Getdents(fd, buf)
 			return err
 		})
 		if err != nil {

@@ -3,7 +3,8 @@ package skyrs
 import (
 	"io/fs"
 	"os"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // openReadOnly opens path for reading, as os.OpenFile(path, O_RDONLY|flags)
@@ -25,15 +26,15 @@ import (
 func openReadOnly(path string, flags int) (*os.File, error) {
 	var fd int
 	err := retryOnEINTR(func() (err error) {
-		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|flags, 0)
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|flags, 0)
 		return err
 	})
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	if flags&syscall.O_NONBLOCK != 0 {
-		if err := syscall.SetNonblock(fd, false); err != nil {
-			syscall.Close(fd)
+	if flags&unix.O_NONBLOCK != 0 {
+		if err := unix.SetNonblock(fd, false); err != nil {
+			unix.Close(fd)
 			return nil, &fs.PathError{Op: "fcntl", Path: path, Err: err}
 		}
 	}

@@ -3,7 +3,8 @@ package skyrs
 import (
 	"bytes"
 	"strconv"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // hasExited reports whether the process pid, which kill(2) has just found,
@@ -18,7 +19,7 @@ import (
 // in parentheses and may itself contain ") Z (".
 func hasExited(procRoot string, pid int) bool {
 	stat, err := readSmallFile(procRoot + "/" + strconv.Itoa(pid) + "/stat")
-	if err == syscall.ENOENT {
+	if err == unix.ENOENT {
 		return isDirectory(procRoot + "/self")
 	}
 	if err != nil {

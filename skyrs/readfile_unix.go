@@ -2,7 +2,7 @@
 
 package skyrs
 
-import "syscall"
+import "golang.org/x/sys/unix"
 
 // smallFileFirstRead is the first read of readSmallFile: enough for the
 // /proc, /sys and cgroup files it reads, which are a line or a few.
@@ -13,17 +13,17 @@ const smallFileFirstRead = 512
 // on Linux, the runtime's poller (see openReadOnly); for a file of a few
 // bytes in /proc or /sys those cost more than the reading itself, and these
 // files are read on every call of get_cpu_count, get_mem_size_gb and
-// is_process_alive. Errors are bare syscall.Errno values.
+// is_process_alive. Errors are bare unix.Errno values.
 func readSmallFile(path string) ([]byte, error) {
 	var fd int
 	err := retryOnEINTR(func() (err error) {
-		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	defer syscall.Close(fd)
+	defer unix.Close(fd)
 	buf := make([]byte, smallFileFirstRead)
 	used := 0
 	for {
@@ -32,7 +32,7 @@ func readSmallFile(path string) ([]byte, error) {
 		}
 		var got int
 		err := retryOnEINTR(func() (err error) {
-			got, err = syscall.Read(fd, buf[used:])
+			got, err = unix.Read(fd, buf[used:])
 			return err
 		})
 		if err != nil {
@@ -48,15 +48,15 @@ func readSmallFile(path string) ([]byte, error) {
 // isRegularFile reports whether path names a regular file, following
 // symbolic links, as Python's os.path.isfile does.
 func isRegularFile(path string) bool {
-	var info syscall.Stat_t
-	err := retryOnEINTR(func() error { return syscall.Stat(path, &info) })
-	return err == nil && info.Mode&syscall.S_IFMT == syscall.S_IFREG
+	var info unix.Stat_t
+	err := retryOnEINTR(func() error { return unix.Stat(path, &info) })
+	return err == nil && info.Mode&unix.S_IFMT == unix.S_IFREG
 }
 
 // isDirectory reports whether path names a directory, following symbolic
 // links, as Python's os.path.isdir does.
 func isDirectory(path string) bool {
-	var info syscall.Stat_t
-	err := retryOnEINTR(func() error { return syscall.Stat(path, &info) })
-	return err == nil && info.Mode&syscall.S_IFMT == syscall.S_IFDIR
+	var info unix.Stat_t
+	err := retryOnEINTR(func() error { return unix.Stat(path, &info) })
+	return err == nil && info.Mode&unix.S_IFMT == unix.S_IFDIR
 }

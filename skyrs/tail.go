@@ -6,7 +6,8 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Block sizes for reading a file backwards. The first read is sized for n
@@ -90,29 +91,29 @@ func visitTail(path string, n, chunkSize int, use func(raw []byte, endsWithNL bo
 	}
 	// os.path.exists is False for every stat error (ENOENT, a broken
 	// symlink, ENOTDIR, ELOOP, EACCES on a parent), not only ENOENT.
-	var info syscall.Stat_t
-	if err := retryOnEINTR(func() error { return syscall.Stat(path, &info) }); err != nil {
+	var info unix.Stat_t
+	if err := retryOnEINTR(func() error { return unix.Stat(path, &info) }); err != nil {
 		return Errorf(KindAssertionError, "File not found: %s", path)
 	}
 	if n == 0 {
 		return nil
 	}
-	switch info.Mode & syscall.S_IFMT {
-	case syscall.S_IFREG:
-	case syscall.S_IFDIR:
+	switch info.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFDIR:
 		// What Python's open(path, 'rb') raises for a directory: the error
 		// of open(2) itself (EACCES for a directory the caller may not
 		// read), else EISDIR from the fstat that follows it.
 		var fd int
 		err := retryOnEINTR(func() (err error) {
-			fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+			fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			return err
 		})
 		if err != nil {
 			return osErrorWithPath(err, path)
 		}
-		syscall.Close(fd)
-		return &Error{Kind: KindOSError, Errno: syscall.EISDIR, Msg: path}
+		unix.Close(fd)
+		return &Error{Kind: KindOSError, Errno: unix.EISDIR, Msg: path}
 	default:
 		return Decline("read_last_n_lines of a non-regular file")
 	}
@@ -120,16 +121,16 @@ func visitTail(path string, n, chunkSize int, use func(raw []byte, endsWithNL bo
 	// by a FIFO since the stat; it changes nothing for a regular file.
 	var fd int
 	err := retryOnEINTR(func() (err error) {
-		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		return err
 	})
 	if err != nil {
 		return osErrorWithPath(err, path)
 	}
-	defer syscall.Close(fd)
+	defer unix.Close(fd)
 	// The size as upstream gets it, by seeking to the end: files in /proc
 	// refuse that (EINVAL) or report 0, /sys reports 4096, whatever stat says.
-	size, err := syscall.Seek(fd, 0, io.SeekEnd)
+	size, err := unix.Seek(fd, 0, io.SeekEnd)
 	if err != nil {
 		return osErrorWithoutPath(err)
 	}
@@ -146,7 +147,7 @@ func (fd fileAt) ReadAt(p []byte, off int64) (int, error) {
 	for done < len(p) {
 		var got int
 		err := retryOnEINTR(func() (err error) {
-			got, err = syscall.Pread(int(fd), p[done:], off+int64(done))
+			got, err = unix.Pread(int(fd), p[done:], off+int64(done))
 			return err
 		})
 		if err != nil {
@@ -167,7 +168,7 @@ func (fd fileAt) ReadAt(p []byte, off int64) (int, error) {
 // regular file. Anything but a regular file is declined. openReadOnly keeps
 // the file out of the Go runtime's poller (see open_linux.go).
 func openRegularFile(path string) (*os.File, error) {
-	f, err := openReadOnly(path, syscall.O_NONBLOCK)
+	f, err := openReadOnly(path, unix.O_NONBLOCK)
 	if err != nil {
 		return nil, OSErrorFrom(err)
 	}
@@ -176,7 +177,7 @@ func openRegularFile(path string) (*os.File, error) {
 	case err != nil:
 		err = osErrorWithoutPath(err)
 	case info.IsDir():
-		err = &Error{Kind: KindOSError, Errno: syscall.EISDIR, Msg: path}
+		err = &Error{Kind: KindOSError, Errno: unix.EISDIR, Msg: path}
 	case !info.Mode().IsRegular():
 		err = Decline("not a regular file")
 	default:
