@@ -456,7 +456,8 @@ if not FORCE_NATIVE:
 def routes() -> Dict[str, str]:
     """Return which backend answers each function now: ``'go'`` or
     ``'python'`` (the gate, the availability of sky_rs and the routing
-    together)."""
+    together). ``hash_file`` and ``hash_files`` on ``'go'`` still answer
+    the algorithms of PYTHON_ROUTED_HASH_ALGORITHMS in Python."""
     native = _gate_open() and _load_native() is not None
     return {
         name: ('go' if native and (FORCE_NATIVE or name not in PYTHON_ROUTED)
@@ -490,8 +491,10 @@ def get_backend_info() -> Dict[str, Any]:
     ``enabled`` (the ``SKYPILOT_USE_RUST`` gate now), ``reason`` (why Python,
     else None), ``sky_rs_version``, ``go_version``, ``module_path`` (the
     extension file), ``python_version``, ``platform``, ``force_native``
-    (``SKY_RS_FORCE_NATIVE`` at import) and ``routes`` (see :func:`routes`:
-    which backend answers each function now). Loads sky_rs if no call has
+    (``SKY_RS_FORCE_NATIVE`` at import), ``routes`` (see :func:`routes`:
+    which backend answers each function now) and ``python_hash_algorithms``
+    (those that ``hash_file`` and ``hash_files`` answer in Python even on
+    the ``'go'`` route: hashlib is faster there). Loads sky_rs if no call has
     yet, so that ``native_available`` is a fact, not a guess.
     """
     enabled = _gate_open()
@@ -516,6 +519,8 @@ def get_backend_info() -> Dict[str, Any]:
         'platform': platform.platform(),
         'force_native': FORCE_NATIVE,
         'routes': routes(),
+        'python_hash_algorithms': sorted(
+            {alg.lower() for alg in PYTHON_ROUTED_HASH_ALGORITHMS}),
     }
 
 

@@ -27,6 +27,9 @@ print(json.dumps({
     'is_reference': {n: getattr(rf, n) is getattr(ref, '_python_' + n)
                      for n in names},
     'routes': rf.get_backend_info()['routes'],
+    'python_hash_algorithms': rf.get_backend_info()['python_hash_algorithms'],
+    'digest_types': {alg: type(rf.hash_file(rf.__file__, alg)).__module__
+                     for alg in ('md5', 'sha256', 'sha384', 'sha512')},
     'results': [rf.format_float(2.25), rf.truncate_long_string('a b c d', 3),
                 rf.get_parallel_threads('kubernetes'), rf.base36_encode('ff')],
 }))
@@ -75,6 +78,19 @@ def test_routes_in_backend_info(native):  # pylint: disable=unused-argument
     for name, route in info['routes'].items():
         want = 'python' if name in info['python_routed'] else 'go'
         assert route == want, name
+
+
+def test_python_hash_algorithms_in_backend_info(native):  # pylint: disable=unused-argument
+    # The algorithms listed are those whose digests come from hashlib
+    # (module '_hashlib' or '_sha512'...), not from sky_rs.
+    info = probe()
+    assert info['python_hash_algorithms'], 'no algorithm routed to Python'
+    for alg, module in info['digest_types'].items():
+        assert (module == 'sky_rs') == (alg not in info['python_hash_algorithms']
+                                       ), (alg, module)
+    forced = probe(SKY_RS_FORCE_NATIVE='1')
+    assert forced['python_hash_algorithms'] == []
+    assert set(forced['digest_types'].values()) == {'sky_rs'}
 
 
 def test_gate_off_routes_everything_to_python():
