@@ -19,11 +19,10 @@ Hypothesis profiles: ``ci`` (default; derandomised, ~150 examples per test)
 and ``long`` (10,000), chosen with ``HYPOTHESIS_PROFILE``.
 """
 
-import functools
 import os
 import sys
 import types
-from typing import Any, Callable
+from typing import Any
 
 from hypothesis import HealthCheck
 from hypothesis import settings
@@ -40,6 +39,7 @@ from sky_fallback import _reference  # pylint: disable=wrong-import-position
 from sky_fallback import rust_fallback  # pylint: disable=wrong-import-position
 from tests_py.support import BATCH_NAMES  # pylint: disable=wrong-import-position
 from tests_py.support import FUNCTION_NAMES  # pylint: disable=wrong-import-position
+from tests_py.reliability import upstream_function  # pylint: disable=wrong-import-position
 from tests_py.support import NOT_UPSTREAM  # pylint: disable=wrong-import-position
 
 # Fixtures such as tmp_path and monkeypatch are shared by a test's examples on
@@ -157,24 +157,6 @@ def api() -> types.ModuleType:
     return rust_fallback
 
 
-def _keeping_tracebacklimit(function: Callable[..., Any]) -> Callable[..., Any]:
-    # Upstream raises inside ux_utils.print_exception_no_traceback(), which
-    # sets sys.tracebacklimit = 0 and, without a try/finally, never restores
-    # it: every traceback printed afterwards in this process would be empty.
-    @functools.wraps(function)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        saved = getattr(sys, 'tracebacklimit', None)
-        try:
-            return function(*args, **kwargs)
-        finally:
-            if saved is None:
-                sys.__dict__.pop('tracebacklimit', None)
-            else:
-                sys.tracebacklimit = saved
-
-    return call
-
-
 @pytest.fixture(scope='session')
 def upstream() -> types.SimpleNamespace:
     """SkyPilot's own functions (the ten that exist upstream), the oracle.
@@ -182,26 +164,15 @@ def upstream() -> types.SimpleNamespace:
     ``base36_encode`` is upstream's except for a negative number, where
     upstream loops forever and SPEC.md requires a ValueError.
     """
-    common_utils = pytest.importorskip('sky.utils.common_utils',
-                                       reason='SkyPilot is not installed')
+    pytest.importorskip('sky.utils.common_utils',
+                        reason='SkyPilot is not installed')
     subprocess_utils = pytest.importorskip('sky.utils.subprocess_utils',
                                            reason='SkyPilot is not installed')
-
-    def base36_encode(hex_str: str) -> str:
-        if int(hex_str, 16) < 0:  # the one deliberate difference
-            raise ValueError(
-                f'base36_encode() requires a non-negative number: {hex_str!r}')
-        return common_utils.base36_encode(hex_str)
-
-    functions = {}
-    for name in FUNCTION_NAMES:
-        if name in NOT_UPSTREAM:
-            continue
-        module = (subprocess_utils if name in (
-            'get_parallel_threads', 'get_max_workers_for_file_mounts') else
-                  common_utils)
-        functions[name] = _keeping_tracebacklimit(getattr(module, name))
-    functions['base36_encode'] = _keeping_tracebacklimit(base36_encode)
+    functions = {
+        name: upstream_function(name)
+        for name in FUNCTION_NAMES
+        if name not in NOT_UPSTREAM
+    }
     return types.SimpleNamespace(name='upstream',
                                  subprocess_utils=subprocess_utils,
                                  **functions)

@@ -10,6 +10,7 @@
   appends it there as a JSON line (docs/RELIABILITY.md is written from that).
 """
 
+import functools
 import json
 import multiprocessing
 import os
@@ -132,9 +133,11 @@ def upstream_function(name: str) -> Callable[..., Any]:
                                  f'number: {hex_str!r}')
             return plain(hex_str)
 
+    @functools.wraps(function)
     def call(*args, **kwargs):
-        # Upstream's print_exception_no_traceback() leaves
-        # sys.tracebacklimit at 0 when it raises.
+        # Upstream raises inside ux_utils.print_exception_no_traceback(),
+        # which sets sys.tracebacklimit = 0 and never restores it: every
+        # traceback printed afterwards in this process would be empty.
         saved = getattr(sys, 'tracebacklimit', None)
         try:
             return function(*args, **kwargs)
