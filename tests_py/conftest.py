@@ -37,9 +37,9 @@ os.environ.setdefault('SKY_RS_FORCE_NATIVE', '1')
 
 from sky_fallback import _reference  # pylint: disable=wrong-import-position
 from sky_fallback import rust_fallback  # pylint: disable=wrong-import-position
+from tests_py.reliability import upstream_function  # pylint: disable=wrong-import-position
 from tests_py.support import BATCH_NAMES  # pylint: disable=wrong-import-position
 from tests_py.support import FUNCTION_NAMES  # pylint: disable=wrong-import-position
-from tests_py.reliability import upstream_function  # pylint: disable=wrong-import-position
 from tests_py.support import NOT_UPSTREAM  # pylint: disable=wrong-import-position
 
 # Fixtures such as tmp_path and monkeypatch are shared by a test's examples on
