@@ -20,7 +20,6 @@ and ``long`` (10,000), chosen with ``HYPOTHESIS_PROFILE``.
 """
 
 import os
-import sys
 import types
 from typing import Any
 
