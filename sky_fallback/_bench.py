@@ -208,7 +208,7 @@ class Fixtures:
             else:
                 mix.append(self.dead[i % len(self.dead)])
         self.pid_batch = mix
-        self.free_port = _free_port()
+        self.free_port = _reference._python_find_free_port(23456)
 
     def _spawn(self, argv: List[str]) -> int:
         child = subprocess.Popen(argv)  # pylint: disable=consider-using-with
@@ -257,18 +257,6 @@ def _live_pids() -> List[int]:
     except OSError:
         pids = []
     return pids or [os.getpid(), 1]
-
-
-def _free_port() -> int:
-    import socket  # pylint: disable=import-outside-toplevel
-    for port in range(23456, 30000):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(('', port))
-                return port
-            except OSError:
-                continue
-    return 30000
 
 
 # --- the cases ----------------------------------------------------------
