@@ -1,0 +1,100 @@
+//go:build unix && cgo
+
+// Package hoststate keeps the Go runtime of the extension from changing
+// process state that belongs to its host, the Python interpreter.
+//
+// When the extension is loaded, the Go runtime installs signal handlers
+// (SIGPIPE, SIGURG, and the synchronous SIGBUS, SIGFPE, SIGSEGV) from the
+// library's constructor, and package syscall's init raises the soft
+// RLIMIT_NOFILE to the hard limit (go.dev/issue/46279). A C constructor of
+// this package, ordered before the runtime's, records the host's signal
+// actions and RLIMIT_NOFILE; this package's init, which runs right after
+// syscall's (it imports nothing else that waits on other packages), puts back
+// what changed:
+//
+//   - RLIMIT_NOFILE, as it was;
+//   - every signal action but those of SIGBUS, SIGFPE and SIGSEGV. Go keeps
+//     those: it turns a fault in Go code into a panic that the boundary
+//     recovers, and hands a fault elsewhere to the handler that was there
+//     before (Python's faulthandler, or the default action).
+//
+// SA_ONSTACK, which the runtime adds to handlers the host installed, stays:
+// a handler that runs on a thread the runtime created needs it, and CPython
+// sets it itself.
+package hoststate
+
+/*
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+
+static struct sigaction skyrs_saved_action[NSIG];
+static int skyrs_saved_action_ok[NSIG];
+static struct rlimit skyrs_saved_nofile;
+static int skyrs_saved_nofile_ok;
+
+// Runs before the Go runtime's own constructor: .init_array entries with a
+// priority run before those without, and the runtime's has none.
+#ifdef __linux__
+__attribute__((constructor(101)))
+#else
+__attribute__((constructor))
+#endif
+static void skyrs_save_host_state(void) {
+	for (int sig = 1; sig < NSIG; sig++) {
+		skyrs_saved_action_ok[sig] = sigaction(sig, NULL, &skyrs_saved_action[sig]) == 0;
+	}
+	skyrs_saved_nofile_ok = getrlimit(RLIMIT_NOFILE, &skyrs_saved_nofile) == 0;
+}
+
+static void *skyrs_handler(const struct sigaction *a) {
+	return (a->sa_flags & SA_SIGINFO) ? (void *)a->sa_sigaction : (void *)a->sa_handler;
+}
+
+// Puts back the saved signal actions (but SIGBUS, SIGFPE, SIGSEGV) whose
+// handler changed, and the saved RLIMIT_NOFILE. Returns the signals restored
+// as a bit mask (bit n: signal n) and sets *nofile to whether the limit was.
+static uint64_t skyrs_restore_host_state(int *nofile) {
+	uint64_t restored = 0;
+	for (int sig = 1; sig < NSIG && sig < 64; sig++) {
+		if (!skyrs_saved_action_ok[sig] || sig == SIGBUS || sig == SIGFPE || sig == SIGSEGV) {
+			continue;
+		}
+		struct sigaction now;
+		if (sigaction(sig, NULL, &now) != 0) {
+			continue;
+		}
+		if (skyrs_handler(&now) != skyrs_handler(&skyrs_saved_action[sig]) &&
+		    sigaction(sig, &skyrs_saved_action[sig], NULL) == 0) {
+			restored |= (uint64_t)1 << sig;
+		}
+	}
+	*nofile = 0;
+	struct rlimit now;
+	if (skyrs_saved_nofile_ok && getrlimit(RLIMIT_NOFILE, &now) == 0 &&
+	    (now.rlim_cur != skyrs_saved_nofile.rlim_cur || now.rlim_max != skyrs_saved_nofile.rlim_max) &&
+	    setrlimit(RLIMIT_NOFILE, &skyrs_saved_nofile) == 0) {
+		*nofile = 1;
+	}
+	return restored;
+}
+*/
+import "C"
+
+// Imported so that this package is initialised after syscall, whose init
+// raises RLIMIT_NOFILE, and, needing nothing else, right after it.
+import _ "syscall"
+
+// Restored says what init put back: the signals whose handler the runtime
+// had replaced (bit n for signal n), and whether RLIMIT_NOFILE had changed.
+var Restored struct {
+	Signals uint64
+	Nofile  bool
+}
+
+func init() {
+	var nofile C.int
+	Restored.Signals = uint64(C.skyrs_restore_host_state(&nofile))
+	Restored.Nofile = nofile != 0
+}
