@@ -687,22 +687,12 @@ def are_processes_alive(pids: Iterable[int]) -> List[bool]:
     return list(map(_ALIVE.__getitem__, alive))
 
 
-_fd_limit_warning_shown = False
-
-
-def _warn_if_fd_limit_low() -> None:
-    """Upstream's once-per-process warning about a low RLIMIT_NOFILE."""
-    global _fd_limit_warning_shown
-    if _fd_limit_warning_shown:
-        return
-    fd_limit = _call('pyexport_RlimitNofileSoft')
-    if fd_limit < 1024:
-        import logging  # pylint: disable=import-outside-toplevel
-        logging.getLogger(__name__).warning(
-            f'Open file descriptor limit ({fd_limit}) is low. File sync to '
-            'remote clusters may be slow. Consider increasing the limit using '
-            '`ulimit -n <number>` or modifying system limits.')
-        _fd_limit_warning_shown = True
+def _upstream_log():
+    """The reference module: it logs upstream's records under upstream's
+    logger, and its flag makes the low-limit warning once per process
+    whichever backend answers."""
+    from sky_fallback import _reference  # pylint: disable=import-outside-toplevel
+    return _reference
 
 
 def get_max_workers_for_file_mounts(
@@ -731,15 +721,21 @@ def get_max_workers_for_file_mounts(
                       estimated_files_per_source)
         if not (_is_int(num) and _is_int(per_source)):
             raise NotImplementedError('sky_rs takes int estimates')
-        _warn_if_fd_limit_low()
-        return _call('pyexport_MaxWorkersForEstimate', num, per_source,
-                     kubernetes)
+        log = _upstream_log()
+        log._fd_limit_with_warning()  # pylint: disable=protected-access
+        workers = _call('pyexport_MaxWorkersForEstimate', num, per_source,
+                        kubernetes)
+        log.logger.debug(f'Using {workers} workers for file mounts.')
+        return workers
     if not isinstance(common_file_mounts, dict):
         raise NotImplementedError('sky_rs takes a dict of file mounts')
     sources = list(common_file_mounts.values())
     for src in sources:
         if type(src) is not str or '\n' in src:  # pylint: disable=unidiomatic-typecheck
             raise NotImplementedError('sky_rs takes str sources')
-    _warn_if_fd_limit_low()
-    return _call('pyexport_MaxWorkersForFileMounts', '\n'.join(sources),
-                 kubernetes)
+    log = _upstream_log()
+    log._fd_limit_with_warning()  # pylint: disable=protected-access
+    workers = _call('pyexport_MaxWorkersForFileMounts', '\n'.join(sources),
+                    kubernetes)
+    log.logger.debug(f'Using {workers} workers for file mounts.')
+    return workers
