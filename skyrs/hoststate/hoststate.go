@@ -53,9 +53,8 @@ static void *skyrs_handler(const struct sigaction *a) {
 }
 
 // Puts back the saved signal actions (but SIGBUS, SIGFPE, SIGSEGV) whose
-// handler changed, and the saved RLIMIT_NOFILE. Returns the signals restored
-// as a bit mask (bit n: signal n) and sets *nofile to whether the limit was.
-static uint64_t skyrs_restore_host_state(int *nofile) {
+// handler changed; returns them as a bit mask (bit n: signal n).
+static uint64_t skyrs_restore_signals(void) {
 	uint64_t restored = 0;
 	for (int sig = 1; sig < NSIG && sig < 64; sig++) {
 		if (!skyrs_saved_action_ok[sig] || sig == SIGBUS || sig == SIGFPE || sig == SIGSEGV) {
@@ -70,14 +69,33 @@ static uint64_t skyrs_restore_host_state(int *nofile) {
 			restored |= (uint64_t)1 << sig;
 		}
 	}
+	return restored;
+}
+
+static uint64_t skyrs_restored_early;
+
+// Without a priority this runs after the runtime's constructor, which
+// installs its handlers before it returns (libpreinit); so the handlers are
+// put back before dlopen returns. The linker orders entries without a
+// priority by input file, so it may run earlier instead, and find nothing
+// to restore: init (below) restores again.
+__attribute__((constructor))
+static void skyrs_restore_signals_early(void) {
+	skyrs_restored_early = skyrs_restore_signals();
+}
+
+// Puts back the saved RLIMIT_NOFILE, first (others may read it meanwhile),
+// and then the signal actions. Sets *nofile to whether the limit was
+// restored; returns the signals restored, here or by the early constructor.
+static uint64_t skyrs_restore_host_state(int *nofile) {
 	*nofile = 0;
-	struct rlimit now;
-	if (skyrs_saved_nofile_ok && getrlimit(RLIMIT_NOFILE, &now) == 0 &&
-	    (now.rlim_cur != skyrs_saved_nofile.rlim_cur || now.rlim_max != skyrs_saved_nofile.rlim_max) &&
+	struct rlimit limit;
+	if (skyrs_saved_nofile_ok && getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
+	    (limit.rlim_cur != skyrs_saved_nofile.rlim_cur || limit.rlim_max != skyrs_saved_nofile.rlim_max) &&
 	    setrlimit(RLIMIT_NOFILE, &skyrs_saved_nofile) == 0) {
 		*nofile = 1;
 	}
-	return restored;
+	return skyrs_restored_early | skyrs_restore_signals();
 }
 */
 import "C"
