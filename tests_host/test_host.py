@@ -18,6 +18,7 @@ import pytest
 
 from sky_rs import _host
 from tests_host.conftest import NOBODY
+from tests_py import reliability
 from tests_host.conftest import run_child
 
 MIB = 1 << 20
@@ -553,18 +554,38 @@ def test_gate_off_starts_no_go_runtime():
 # --- 7: RLIMIT_NOFILE during the load --------------------------------------
 
 
+# Reads the soft RLIMIT_NOFILE of a process from outside, as fast as it can,
+# until its stdin closes: what any observer could see, GIL or not.
+LIMIT_SAMPLER = """
+import select, sys
+seen = {}
+path = f'/proc/{sys.argv[1]}/limits'
+while not select.select([sys.stdin], [], [], 0)[0]:
+    with open(path) as f:
+        for line in f:
+            if line.startswith('Max open files'):
+                seen[line.split()[3]] = seen.get(line.split()[3], 0) + 1
+print(json.dumps(seen))
+"""
+
+
 def test_open_file_limit_unchanged_while_go_starts():
     # Issue case 7: Go raises the soft limit as it starts; a thread reading
     # it, or a child started meanwhile, saw the raised value (3 in 10). Ten
     # loads, each watched by a thread reading getrlimit and by children
-    # started one after another, all seeing 1024.
+    # started one after another; and from outside, /proc/<pid>/limits.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < 4096:
         pytest.skip(f'hard RLIMIT_NOFILE {hard} < 4096')
     seen = []
     for _ in range(10):
-        report = run_child("""
-            import resource, subprocess, threading
+        report = run_child(f"""
+            import json, os, resource, subprocess, sys, threading, time
+            sampler = subprocess.Popen(
+                [sys.executable, '-c', 'import json' + {LIMIT_SAMPLER!r},
+                 str(os.getpid())], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, text=True)
+            time.sleep(0.2)
             seen, children = set(), set()
             done = threading.Event()
             def read():
@@ -580,13 +601,25 @@ def test_open_file_limit_unchanged_while_go_starts():
                 worker.start()
             import sky_rs
             sky_rs.load()
+            time.sleep(0.05)
             done.set()
             for worker in workers:
                 worker.join()
+            outside = json.loads(sampler.communicate('stop')[0])
             seen.add(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-            child.report(seen=sorted(seen), children=sorted(children))
+            child.report(seen=sorted(seen), children=sorted(children),
+                         outside=outside)
         """, limits={resource.RLIMIT_NOFILE: (1024, 4096)}).ok()
         seen.append(report)
+    # From outside, the raise can still be seen in the moment between two
+    # system calls of the runtime's init thread (docs/RELIABILITY.md):
+    # reported, not asserted.
+    reliability.report(
+        'open_file_limit_while_go_starts',
+        loads=len(seen),
+        outside_reads=sum(sum(r['outside'].values()) for r in seen),
+        outside_raised=sum(
+            n for r in seen for v, n in r['outside'].items() if v != '1024'))
     assert all(r['seen'] == [1024] for r in seen), seen
     assert all(r['children'] in ([], ['1024']) for r in seen), seen
 
