@@ -25,7 +25,8 @@ MIB = 1 << 20
 MAX_PROCS = 4
 
 # Free descriptors the load needs: at most 5 are open at once while it runs
-# (the extension file, the runtime's poller (2, kept), its cgroup and
+# (`strace -f -e trace=openat,epoll_create1,eventfd2` of a load: the
+# extension file, the runtime's poller (2, kept), its cgroup and
 # transparent-huge-page files, /proc/self/maps for the main thread's stack
 # bounds). The rest is margin for the process's other threads.
 DESCRIPTORS = 16
@@ -36,7 +37,8 @@ DESCRIPTORS = 16
 # map (32 MiB) and the first 64 MiB heap arena, on 64-bit Linux.
 GO_ADDRESS_SPACE = 1200 * MIB
 # Writable memory (RLIMIT_DATA) besides thread stacks: the heap, its
-# metadata, glibc's per-thread malloc arenas. Measured: 90 MiB.
+# metadata, glibc's per-thread malloc arenas (VmData of /proc/self/status
+# grows by about 90 MiB more than the stacks as sky_rs.load() runs).
 GO_DATA = 128 * MIB
 # Margin on both, for the Python heap and the other threads meanwhile.
 MARGIN = 256 * MIB
@@ -61,10 +63,10 @@ def go_procs() -> int:
 
 def go_threads() -> int:
     """Threads the runtime starts when it loads, at most: skyrs/guest.Threads
-    (3n + 3 for GOMAXPROCS n), and up to n + 2 more that the scheduler
-    starts while those start."""
+    (3n + 3 for GOMAXPROCS n), and the few more that its scheduler starts
+    on its own meanwhile (tests_host: test_threads_started_at_load)."""
     procs = go_procs()
-    return 3 * procs + 3 + procs + 2
+    return 3 * procs + 3 + 2 * procs + 4
 
 
 def environment_conflict() -> Optional[str]:

@@ -387,6 +387,23 @@ def test_pids_cgroup_full_after_go_started(cgroup):
     assert report['backend']['backend'] == 'go'
 
 
+def test_threads_started_at_load():
+    # What _host asks room for is an upper bound on the threads a load
+    # starts (skyrs/guest starts 3n + 3; the scheduler adds a few).
+    started = []
+    for _ in range(20):
+        started.append(run_child("""
+            before = child.threads()
+            import sky_rs
+            sky_rs.load()
+            child.report(started=child.threads() - before)
+        """).ok()['started'])
+    reliability.report('threads_started_at_load', loads=len(started),
+                       most=max(started), least=min(started),
+                       bound=_host.go_threads())
+    assert max(started) <= _host.go_threads(), started
+
+
 def test_rlimit_nproc_of_another_user():
     # RLIMIT_NPROC counts every thread of the user (root is exempt).
     if os.geteuid() != 0:
