@@ -529,8 +529,7 @@ def get_backend_info() -> Dict[str, Any]:
     loaded = sky_rs is not None and sky_rs.is_loaded()
     if not enabled:
         available = _native is not None and (
-            loaded or (sky_rs is not None and
-                       sky_rs.extension_path() is not None))
+            loaded or _ask(sky_rs, 'extension_path') is not None)
         reason = (f'{GATE_VARIABLE}={os.environ.get(GATE_VARIABLE)!r} turns '
                   'the native backend off')
     return {
@@ -540,9 +539,8 @@ def get_backend_info() -> Dict[str, Any]:
         'enabled': enabled,
         'reason': reason,
         'sky_rs_version': getattr(sky_rs, '__version__', None),
-        'go_version': sky_rs.go_version() if sky_rs is not None else None,
-        'module_path': (sky_rs.extension_path()
-                        if sky_rs is not None else None),
+        'go_version': _ask(sky_rs, 'go_version'),
+        'module_path': _ask(sky_rs, 'extension_path'),
         'python_version': platform.python_version(),
         'platform': platform.platform(),
         'force_native': FORCE_NATIVE,
@@ -560,3 +558,14 @@ def _sky_rs_module() -> Any:
     except (ImportError, OSError):
         return None
     return sky_rs
+
+
+def _ask(sky_rs: Any, function_name: str) -> Optional[str]:
+    """sky_rs.<function_name>(), or None (at the open-file limit, even
+    finding the extension file can fail)."""
+    if sky_rs is None:
+        return None
+    try:
+        return getattr(sky_rs, function_name)()
+    except Exception:  # pylint: disable=broad-except
+        return None

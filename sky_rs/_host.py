@@ -170,7 +170,10 @@ def _pids_cgroup_room() -> Iterator[Tuple[str, int]]:
     except OSError:
         return
     for line in lines:
-        _, controllers, path = line.split(':', 2)
+        fields = line.split(':', 2)
+        if len(fields) != 3:
+            continue
+        _, controllers, path = fields
         if controllers == '' and os.path.isfile(
                 '/sys/fs/cgroup/cgroup.controllers'):
             root = '/sys/fs/cgroup'  # v2
@@ -193,7 +196,11 @@ def _pids_cgroup_room() -> Iterator[Tuple[str, int]]:
 def _threads_of_user(uid: int) -> int:
     """Threads whose real user is ``uid``: what RLIMIT_NPROC counts."""
     count = 0
-    for name in os.listdir('/proc'):
+    try:
+        names = os.listdir('/proc')
+    except OSError:
+        return 0  # no /proc to count with
+    for name in names:
         if not name.isdigit():
             continue
         try:
