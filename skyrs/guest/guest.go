@@ -50,7 +50,8 @@ func Procs() int {
 // calling in is a thread of its own), or moves between those and the idle
 // list (at most n at once); the rest wait idle for the scheduler, which takes
 // an idle thread before it starts a new one. The facade checks before
-// loading that the host can spare this many.
+// loading that the host can spare this many and the few more the scheduler
+// starts of its own meanwhile (sky_rs/_host.py, go_threads).
 func Threads(n int) int { return 3*n + 3 }
 
 var settled struct {
