@@ -2,6 +2,16 @@ module github.com/skypilot-org/sky_rs
 
 go 1.26.0
 
+// The extension's Go runtime is a guest in a Python process (skyrs/guest):
+// it must not size GOMAXPROCS from the cgroup by itself. Its reading aborts
+// the process ("procresize: invalid arg") on cgroup v1 quota/period >= 2**31,
+// at start and, with updatemaxprocs, a second after such a change; package
+// guest sets GOMAXPROCS from an overflow-safe reading instead.
+godebug (
+	containermaxprocs=0
+	updatemaxprocs=0
+)
+
 tool (
 	github.com/go-python/gopy
 	golang.org/x/tools/cmd/goimports

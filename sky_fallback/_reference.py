@@ -19,7 +19,10 @@ import socket
 import sys
 from typing import Dict, Iterable, List, Optional, Union
 
-logger = logging.getLogger(__name__)
+# Upstream's logger (subprocess_utils: sky_logging.init_logger(__name__)).
+# Records keep its name, so SkyPilot's logging configuration and
+# sky_logging.silent() govern them as they govern upstream's.
+logger = logging.getLogger('sky.utils.subprocess_utils')
 
 _BASE36_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz'
 
@@ -296,7 +299,9 @@ def _python_get_max_workers_for_file_mounts(
     fd_reserve = 100
     max_workers = (fd_limit - fd_reserve) // fd_per_rsync
     num_threads = _python_get_parallel_threads(cloud_str)
-    return min(max(max_workers, 1), num_threads)
+    max_workers = min(max(max_workers, 1), num_threads)
+    logger.debug(f'Using {max_workers} workers for file mounts.')
+    return max_workers
 
 
 def _python_is_process_alive(pid: int) -> bool:

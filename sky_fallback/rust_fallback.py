@@ -28,6 +28,7 @@ import logging
 import os
 import platform
 import sys
+import time
 from typing import (Any, Dict, FrozenSet, Iterable, List, Optional, Protocol,
                     Set, Union)
 
@@ -134,7 +135,10 @@ def _gate_open() -> bool:
 
 # The native side. ``_native`` is the sky_rs module once loaded, None when it
 # cannot be used in this process, and a stand-in that loads it on first use
-# before that, so a process that never wants native never starts Go.
+# before that, so a process that never wants native never starts Go. While
+# sky_rs defers its load (the process cannot host the Go runtime right now:
+# sky_rs.LoadDeferred), the stand-in stays, each call is answered in Python,
+# and sky_rs tries again once a second at most.
 class _NativeNotLoaded:
     """Stands in for sky_rs until the first call that wants native."""
 
@@ -149,6 +153,8 @@ class _NativeNotLoaded:
 
 _NOT_LOADED = _NativeNotLoaded()
 _native: Any = _NOT_LOADED
+# While loading is deferred: the time.monotonic() before which not to retry.
+_retry_at = 0.0
 # sky_rs.NativeFault once sky_rs is loaded; () matches no exception.
 _native_fault: Any = ()
 _unavailable_reason: Optional[str] = None
@@ -156,19 +162,32 @@ _faults_logged: Set[str] = set()
 
 
 def _load_native() -> Any:
-    """Return the loaded sky_rs module, or None when it cannot be used here."""
-    global _native, _native_fault, _unavailable_reason
+    """Return the loaded sky_rs module, or None when it cannot be used here
+    (for now, while sky_rs defers its load)."""
+    global _native, _native_fault, _unavailable_reason, _retry_at
     if _native is not _NOT_LOADED:
         return _native
+    if _retry_at and time.monotonic() < _retry_at:
+        return None
     try:
         import sky_rs  # pylint: disable=import-outside-toplevel
         sky_rs.load()
     except Exception as error:  # pylint: disable=broad-except
-        _unavailable_reason = (
-            f'sky_rs cannot be loaded: {type(error).__name__}: {error}')
-        _native = None
+        sky_rs = sys.modules.get('sky_rs')
+        # At the open-file limit even the import of sky_rs fails (OSError).
+        if isinstance(error,
+                      (OSError, getattr(sky_rs, 'LoadDeferred', OSError))):
+            _unavailable_reason = ('sky_rs defers loading Go, this process '
+                                   f'cannot host it now: {error}')
+            _retry_at = time.monotonic() + getattr(sky_rs, 'RETRY_SECONDS',
+                                                   1.0)
+        else:
+            _unavailable_reason = (
+                f'sky_rs cannot be loaded: {type(error).__name__}: {error}')
+            _native = None
         return None
     _native_fault = sky_rs.NativeFault
+    _unavailable_reason = None
     _native = sky_rs
     return sky_rs
 
@@ -488,33 +507,40 @@ def get_backend_info() -> Dict[str, Any]:
     """Describe which backend answers calls right now, and why.
 
     Keys: ``backend`` (``'go'`` or ``'python'``), ``native_available``,
+    ``loaded`` (whether the Go runtime has started in this process),
     ``enabled`` (the ``SKYPILOT_USE_RUST`` gate now), ``reason`` (why Python,
     else None), ``sky_rs_version``, ``go_version``, ``module_path`` (the
     extension file), ``python_version``, ``platform``, ``force_native``
     (``SKY_RS_FORCE_NATIVE`` at import), ``routes`` (see :func:`routes`:
     which backend answers each function now) and ``python_hash_algorithms``
     (those that ``hash_file`` and ``hash_files`` answer in Python even on
-    the ``'go'`` route: hashlib is faster there). Loads sky_rs if no call has
-    yet, so that ``native_available`` is a fact, not a guess.
+    the ``'go'`` route: hashlib is faster there).
+
+    With the gate open this loads sky_rs if no call has yet, so that
+    ``native_available`` is a fact, not a guess. With it off nothing starts
+    the Go runtime: ``native_available`` then says whether the extension is
+    installed and not known to fail, and ``go_version`` is read from its file.
     """
     enabled = _gate_open()
-    native = _load_native()
+    sky_rs = _sky_rs_module()
+    if enabled:
+        available = _load_native() is not None
+        reason = None if available else _unavailable_reason
+    loaded = sky_rs is not None and sky_rs.is_loaded()
     if not enabled:
-        reason: Optional[str] = (
-            f'{GATE_VARIABLE}={os.environ.get(GATE_VARIABLE)!r} turns the '
-            'native backend off')
-    elif native is None:
-        reason = _unavailable_reason
-    else:
-        reason = None
+        available = _native is not None and (
+            loaded or _ask(sky_rs, 'extension_path') is not None)
+        reason = (f'{GATE_VARIABLE}={os.environ.get(GATE_VARIABLE)!r} turns '
+                  'the native backend off')
     return {
         'backend': 'go' if reason is None else 'python',
-        'native_available': native is not None,
+        'native_available': available,
+        'loaded': loaded,
         'enabled': enabled,
         'reason': reason,
-        'sky_rs_version': _sky_rs_version(),
-        'go_version': _ask_native(native, 'go_version'),
-        'module_path': _ask_native(native, 'extension_path'),
+        'sky_rs_version': getattr(sky_rs, '__version__', None),
+        'go_version': _ask(sky_rs, 'go_version'),
+        'module_path': _ask(sky_rs, 'extension_path'),
         'python_version': platform.python_version(),
         'platform': platform.platform(),
         'force_native': FORCE_NATIVE,
@@ -524,18 +550,22 @@ def get_backend_info() -> Dict[str, Any]:
     }
 
 
-def _sky_rs_version() -> Optional[str]:
+def _sky_rs_module() -> Any:
+    """The sky_rs package (its Python part: importing it starts no Go), or
+    None when it cannot be imported."""
     try:
         import sky_rs  # pylint: disable=import-outside-toplevel
-    except ImportError:
+    except (ImportError, OSError):
         return None
-    return getattr(sky_rs, '__version__', None)
+    return sky_rs
 
 
-def _ask_native(native: Any, function_name: str) -> Optional[str]:
-    if native is None:
+def _ask(sky_rs: Any, function_name: str) -> Optional[str]:
+    """sky_rs.<function_name>(), or None (at the open-file limit, even
+    finding the extension file can fail)."""
+    if sky_rs is None:
         return None
     try:
-        return getattr(native, function_name)()
+        return getattr(sky_rs, function_name)()
     except Exception:  # pylint: disable=broad-except
         return None

@@ -17,9 +17,15 @@ pure Python. Most callers want that module, not this one.
 
 import array
 import builtins
+import errno
+import functools
 import itertools
 import os
+import resource
+import time
 from typing import Dict, Iterable, List, Optional
+
+from sky_rs import _host
 
 __version__ = '0.1.0'
 
@@ -29,7 +35,8 @@ __all__ = [
     'get_parallel_threads', 'is_process_alive',
     'get_max_workers_for_file_mounts', 'estimate_fd_for_directory',
     'hash_files', 'are_processes_alive', 'FileDigest', 'NativeFault',
-    'ForkedChildError', 'load', 'is_loaded', 'go_version', 'extension_path',
+    'ForkedChildError', 'LoadDeferred', 'load', 'is_loaded', 'go_version',
+    'extension_path',
 ]
 
 
@@ -54,15 +61,29 @@ class _ForkedExtension:
             'sky_fallback.rust_fallback, which answers in Python)')
 
 
+class LoadDeferred(ImportError):
+    """The Go runtime cannot start safely in this process right now (too few
+    free file descriptors or threads, an address-space limit; see the
+    message). :func:`load` tries again once ``RETRY_SECONDS`` have passed."""
+
+
+# How long a deferred load waits before the next try: a failing load must
+# cost the calls meanwhile next to nothing.
+RETRY_SECONDS = 1.0
+
 _FORKED = _ForkedExtension()
 _lib = None  # the loaded extension, _FORKED in a forked child, or None
+_deferred = (0.0, '')  # (time.monotonic() before which not to retry, why)
+_failed = ''  # why the extension can never load in this process, once known
 
 
 def load():
     """Load the Go extension (idempotent) and return it.
 
-    Raises ImportError when it is missing or cannot load, and ForkedChildError
-    in a child forked after the Go runtime started.
+    Raises :class:`LoadDeferred` when this process cannot host the Go runtime
+    right now (it tries again once RETRY_SECONDS have passed), ImportError
+    when the extension is missing, cannot load, or the environment rules Go
+    out, and ForkedChildError in a child forked after the Go runtime started.
     """
     global _lib
     if _lib is None:
@@ -72,15 +93,45 @@ def load():
     return _lib
 
 
+# What a failed dlopen says when the cause passes: out of descriptors or
+# memory, or interrupted.
+_TRANSIENT_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN,
+                     errno.EINTR)
+_TRANSIENT_TEXT = tuple(os.strerror(code) for code in _TRANSIENT_ERRNOS) + (
+    'failed to map segment',)
+
+
 def _load_extension():
-    # Go's runtime raises the soft RLIMIT_NOFILE to the hard limit when it
-    # starts (go.dev/issue/46279). That would change what this process, and
-    # upstream's get_max_workers_for_file_mounts, see: put the limit back.
+    """Start the Go runtime, unless the host cannot take it now (see _host,
+    which the Go runtime's fatal errors make necessary)."""
+    global _deferred, _failed
+    if _failed:
+        raise ImportError(_failed)
+    not_before, reason = _deferred
+    if time.monotonic() < not_before:
+        raise LoadDeferred(reason)
     try:
-        import resource  # pylint: disable=import-outside-toplevel
-        limits = resource.getrlimit(resource.RLIMIT_NOFILE)
-    except (ImportError, OSError, ValueError):
-        resource = limits = None
+        conflict = _host.environment_conflict()
+        if conflict is not None:
+            raise ImportError(conflict)
+        return _start_extension()
+    except (ImportError, OSError) as error:
+        if isinstance(error, LoadDeferred) or _is_transient(error):
+            _deferred = (time.monotonic() + RETRY_SECONDS, str(error))
+            raise LoadDeferred(str(error)) from error
+        _failed = str(error) or type(error).__name__
+        raise
+
+
+def _start_extension():
+    shortfall = _host.shortfall()
+    if shortfall is not None:
+        raise LoadDeferred(shortfall)
+    # On Linux the extension itself puts back the RLIMIT_NOFILE that Go's
+    # runtime raises when it starts (go.dev/issue/46279; skyrs/hoststate).
+    # Where the order of library constructors is not guaranteed (macOS),
+    # this does it too.
+    limits = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         from sky_rs import _sky_rs  # pylint: disable=import-outside-toplevel
     except ImportError as e:
@@ -93,10 +144,17 @@ def _load_extension():
         raise
     # The runtime starts on a thread of its own; the first call waits for it.
     _sky_rs.pyexport_GoVersion()
-    if limits is not None and resource.getrlimit(
-            resource.RLIMIT_NOFILE) != limits:
+    if resource.getrlimit(resource.RLIMIT_NOFILE) != limits:
         resource.setrlimit(resource.RLIMIT_NOFILE, limits)
     return _sky_rs
+
+
+def _is_transient(error: BaseException) -> bool:
+    """Whether a failed load may succeed later (EMFILE, ENOMEM, EINTR...)."""
+    if isinstance(error, OSError) and error.errno in _TRANSIENT_ERRNOS:
+        return True
+    text = str(error)
+    return any(part in text for part in _TRANSIENT_TEXT)
 
 
 def is_loaded() -> bool:
@@ -114,9 +172,44 @@ if hasattr(os, 'register_at_fork'):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def go_version() -> str:
-    """The Go release the extension was built with (loads it)."""
-    return load().pyexport_GoVersion()
+def go_version() -> Optional[str]:
+    """The Go release the extension was built with, read from the build
+    information Go writes into it (what ``go version`` shows), without
+    loading it; None when there is no extension or no such record."""
+    path = extension_path()
+    if path is None:
+        return None
+    return _go_version_of(path)
+
+
+_GO_BUILDINFO_MAGIC = b'\xff Go buildinf:'
+
+
+@functools.lru_cache(maxsize=None)
+def _go_version_of(path: str) -> Optional[str]:
+    # The format of Go's debug/buildinfo: a 32-byte header, 16-byte aligned,
+    # whose flags (byte 15) say the version string follows inline, as a
+    # uvarint length and the bytes (Go 1.18 and later).
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError:
+        return None
+    at = data.find(_GO_BUILDINFO_MAGIC)
+    while at >= 0 and at % 16:
+        at = data.find(_GO_BUILDINFO_MAGIC, at + 1)
+    if at < 0 or not data[at + 15] & 2:
+        return None
+    length, shift, pos = 0, 0, at + 32
+    while pos < len(data):
+        byte = data[pos]
+        length |= (byte & 0x7f) << shift
+        pos += 1
+        shift += 7
+        if byte < 0x80:
+            break
+    version = data[pos:pos + length].decode('utf-8', 'replace')
+    return version or None
 
 
 def extension_path() -> Optional[str]:
@@ -594,22 +687,12 @@ def are_processes_alive(pids: Iterable[int]) -> List[bool]:
     return list(map(_ALIVE.__getitem__, alive))
 
 
-_fd_limit_warning_shown = False
-
-
-def _warn_if_fd_limit_low() -> None:
-    """Upstream's once-per-process warning about a low RLIMIT_NOFILE."""
-    global _fd_limit_warning_shown
-    if _fd_limit_warning_shown:
-        return
-    fd_limit = _call('pyexport_RlimitNofileSoft')
-    if fd_limit < 1024:
-        import logging  # pylint: disable=import-outside-toplevel
-        logging.getLogger(__name__).warning(
-            f'Open file descriptor limit ({fd_limit}) is low. File sync to '
-            'remote clusters may be slow. Consider increasing the limit using '
-            '`ulimit -n <number>` or modifying system limits.')
-        _fd_limit_warning_shown = True
+def _upstream_log():
+    """The reference module: it logs upstream's records under upstream's
+    logger, and its flag makes the low-limit warning once per process
+    whichever backend answers."""
+    from sky_fallback import _reference  # pylint: disable=import-outside-toplevel
+    return _reference
 
 
 def get_max_workers_for_file_mounts(
@@ -638,15 +721,21 @@ def get_max_workers_for_file_mounts(
                       estimated_files_per_source)
         if not (_is_int(num) and _is_int(per_source)):
             raise NotImplementedError('sky_rs takes int estimates')
-        _warn_if_fd_limit_low()
-        return _call('pyexport_MaxWorkersForEstimate', num, per_source,
-                     kubernetes)
+        log = _upstream_log()
+        log._fd_limit_with_warning()  # pylint: disable=protected-access
+        workers = _call('pyexport_MaxWorkersForEstimate', num, per_source,
+                        kubernetes)
+        log.logger.debug(f'Using {workers} workers for file mounts.')
+        return workers
     if not isinstance(common_file_mounts, dict):
         raise NotImplementedError('sky_rs takes a dict of file mounts')
     sources = list(common_file_mounts.values())
     for src in sources:
         if type(src) is not str or '\n' in src:  # pylint: disable=unidiomatic-typecheck
             raise NotImplementedError('sky_rs takes str sources')
-    _warn_if_fd_limit_low()
-    return _call('pyexport_MaxWorkersForFileMounts', '\n'.join(sources),
-                 kubernetes)
+    log = _upstream_log()
+    log._fd_limit_with_warning()  # pylint: disable=protected-access
+    workers = _call('pyexport_MaxWorkersForFileMounts', '\n'.join(sources),
+                    kubernetes)
+    log.logger.debug(f'Using {workers} workers for file mounts.')
+    return workers

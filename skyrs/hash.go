@@ -173,8 +173,14 @@ const (
 // hashPipelined is hashReads with the reads done by another goroutine, ahead
 // of the hashing: copying a cached file into the buffer takes about a third
 // of the time sha256 takes to hash it, and here the two overlap. No
-// goroutine outlives the call.
+// goroutine outlives the call. The reader takes a slot of the worker budget
+// (workers.go); without one, the file is read and hashed in turn.
 func hashPipelined(src hashSource, h hash.Hash, size, offset, maxBytes int64) (int64, bool, error) {
+	if !acquireWorker() { // the process-wide budget is spent: read, then hash
+		bufp := hashBuffers.Get().(*[]byte)
+		defer hashBuffers.Put(bufp)
+		return hashReads(src, h, *bufp, size, offset, maxBytes)
+	}
 	type chunk struct {
 		buf *[]byte
 		n   int
@@ -192,6 +198,7 @@ func hashPipelined(src hashSource, h hash.Hash, size, offset, maxBytes int64) (i
 		readErr error // likewise
 	)
 	go func() {
+		defer releaseWorker()
 		defer close(full)
 		next := offset
 		for stepped := int64(0); stepped < maxBytes; {

@@ -12,7 +12,8 @@ import (
 
 // HashFilesOptions bounds one HashFiles call.
 type HashFilesOptions struct {
-	// Workers is how many files are hashed at once; 0 means GOMAXPROCS.
+	// Workers is how many files are hashed at once (0 means GOMAXPROCS), as
+	// far as the process-wide worker budget allows (workers.go).
 	Workers int
 	// MaxFileSize leaves larger files to the caller, who can hash them in
 	// steps (FileHasher); 0 means no limit.
@@ -74,7 +75,9 @@ func HashFiles(paths []string, alg string, opts HashFilesOptions) ([][]byte, err
 	}
 	var wg sync.WaitGroup
 	for range workers - 1 {
-		wg.Go(work)
+		if !goWorker(&wg, work) {
+			break // the process-wide budget is spent: fewer helpers
+		}
 	}
 	work()
 	wg.Wait()

@@ -41,8 +41,10 @@ func ProcessAliveIn(procRoot string, pid int) bool {
 const processesPerWorker = 64
 
 // AreProcessesAlive reports ProcessAliveIn(procRoot, pid) for every pid, in
-// order. A large batch is split across goroutines, one per CPU at most: the
-// checks are independent system calls, so they run in parallel. A panic in a
+// order. A large batch is split across goroutines, one per CPU at most and
+// as many as the process-wide worker budget allows (a share without one is
+// checked by the caller): the checks are independent system calls, so they
+// run in parallel. A panic in a
 // worker is raised again in the caller, where the boundary recovers it (a
 // panic left in a goroutine would end the process).
 func AreProcessesAlive(procRoot string, pids []int) []bool {
@@ -62,9 +64,8 @@ func AreProcessesAlive(procRoot string, pids []int) []bool {
 	share := (len(pids) + workers - 1) / workers
 	for start := 0; start < len(pids); start += share {
 		end := min(start+share, len(pids))
-		wg.Add(1)
-		go func(part []int, out []bool) {
-			defer wg.Done()
+		part, out := pids[start:end], alive[start:end]
+		check := func() {
 			defer func() {
 				if r := recover(); r != nil {
 					failed.Do(func() { fault = r })
@@ -73,7 +74,10 @@ func AreProcessesAlive(procRoot string, pids []int) []bool {
 			for i, pid := range part {
 				out[i] = ProcessAliveIn(procRoot, pid)
 			}
-		}(pids[start:end], alive[start:end])
+		}
+		if !goWorker(&wg, check) {
+			check() // the process-wide budget is spent: this share here
+		}
 	}
 	wg.Wait()
 	if fault != nil {

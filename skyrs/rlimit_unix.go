@@ -10,9 +10,8 @@ import "golang.org/x/sys/unix"
 // resource), it reports -1 as well.
 //
 // Beware that the Go runtime raises this soft limit for the whole process
-// when it starts (package syscall, go.dev/issue/46279), so once the
-// extension is loaded Python sees the raised limit too unless the facade
-// restores it.
+// when it starts (package syscall, go.dev/issue/46279); in the extension,
+// package hoststate puts it back right after.
 func RlimitNofileSoft() int64 {
 	var limit unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &limit); err != nil {

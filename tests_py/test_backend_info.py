@@ -13,6 +13,7 @@ from sky_fallback import rust_fallback
 KEYS = {
     'backend': str,
     'native_available': bool,
+    'loaded': bool,
     'enabled': bool,
     'reason': (str, type(None)),
     'sky_rs_version': (str, type(None)),

@@ -760,13 +760,17 @@ def test_get_max_workers_unreadable_source(backend, upstream, tmp_path):
 def test_get_max_workers_low_limit_warns_once(backend, fd_soft_limit,
                                               monkeypatch, caplog):
     fd_soft_limit(512)
-    monkeypatch.setattr(backend.module, '_fd_limit_warning_shown', False)
+    # One flag for both backends: the process warns once whichever answers.
+    monkeypatch.setattr(_reference, '_fd_limit_warning_shown', False)
     with caplog.at_level(logging.WARNING):
         for _ in range(3):
             backend.get_max_workers_for_file_mounts({})
+        _reference._python_get_max_workers_for_file_mounts({})  # pylint: disable=protected-access
     warnings = [r for r in caplog.records if 'descriptor limit' in r.message]
     assert len(warnings) == 1
     assert 'Open file descriptor limit (512) is low.' in warnings[0].message
+    # Upstream's logger, so that SkyPilot's logging settings govern it.
+    assert warnings[0].name == 'sky.utils.subprocess_utils'
 
 
 @pytest.mark.parametrize('entries', [0, 1, 7, 300])

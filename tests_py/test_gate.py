@@ -194,7 +194,9 @@ def test_every_function_answers_in_python_when_native_declines(
         assert rust_fallback.get_max_workers_for_file_mounts(
             num_sources=0, estimated_files_per_source=9) >= 1
     assert sorted(c[0] for c in fake_native.calls) == sorted(FUNCTION_NAMES)
-    assert caplog.records == []
+    # Declines are silent (upstream's own records may come, as upstream's).
+    assert [r for r in caplog.records if r.name.startswith('sky_fallback')
+           ] == []
 
 
 def test_native_exception_is_answered_by_the_reference(fake_native, caplog):

@@ -1,6 +1,10 @@
 package pyexport
 
-import "runtime"
+import (
+	"runtime"
+
+	"github.com/skypilot-org/sky_rs/skyrs/guest"
+)
 
 // GoVersion returns the Go release the extension was built with, for
 // sky_fallback.get_backend_info().
@@ -11,3 +15,7 @@ func GoVersion() string { return runtime.Version() }
 func SelfTestPanic(message string) (int, error) {
 	return guard(func() (int, error) { panic(message) })
 }
+
+// GuestReport describes what loading did to settle the Go runtime in the
+// process (package guest), for tests and diagnostics.
+func GuestReport() string { return guest.Report() }

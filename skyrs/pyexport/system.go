@@ -52,9 +52,3 @@ func MaxWorkersForEstimate(numSources int, filesPerSource int, kubernetes bool) 
 		return skyrs.MaxWorkersForCost(cost, kubernetes), nil
 	})
 }
-
-// RlimitNofileSoft is skyrs.RlimitNofileSoft: the facade logs upstream's
-// warning when it is below 1024.
-func RlimitNofileSoft() (int, error) {
-	return guard(func() (int, error) { return int(skyrs.RlimitNofileSoft()), nil })
-}
