@@ -687,12 +687,15 @@ def is_process_alive(pid: int) -> bool:
 
 
 _ALIVE = {'1': True, '0': False}
+# Pids a call checks: tens of milliseconds at most, so that Ctrl-C stops a
+# huge batch between calls, as it stops the reference's loop.
+_PIDS_PER_CALL = 16384
 _INT_TYPE = frozenset((int,))
 
 
 def are_processes_alive(pids: Iterable[int]) -> List[bool]:
-    """is_process_alive for each pid, in order, in one call into Go, which
-    checks a large batch on all cores."""
+    """is_process_alive for each pid, in order, in one call into Go per
+    16,384 pids, which checks a large batch on all cores."""
     if not isinstance(pids, (list, tuple)):
         pids = list(pids)
     # Plain ints only: array() would take a bool (or an int-like object) as
@@ -708,8 +711,12 @@ def are_processes_alive(pids: Iterable[int]) -> List[bool]:
     if not packed:
         return []
     function = (_lib or load()).pyexport_AreProcessesAlive
+    step = 16 * _PIDS_PER_CALL  # 16 hex digits a pid
     try:
-        alive = function(packed)
+        alive = ''.join([
+            function(packed[first:first + step])
+            for first in range(0, len(packed), step)
+        ])
     except RuntimeError as e:
         raise _error(e) from None
     return list(map(_ALIVE.__getitem__, alive))

@@ -27,8 +27,11 @@ ALGORITHMS = [
     'md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512', 'SHA256',
     'sha3_256', 'blake2b'
 ]
-# Sizes around upstream's 256 KiB reads and Go's read-ahead (from 1 MiB).
-SIZES = [0, 1, 64, 2**18 - 1, 2**18, 2**18 + 1, 2**20 + 7, 3 * 2**20 + 5]
+# Sizes around upstream's 256 KiB reads and Go's 1 MiB reads of large files.
+SIZES = [
+    0, 1, 64, 2**18 - 1, 2**18, 2**18 + 1, 2**20 - 1, 2**20, 2**20 + 7,
+    3 * 2**20 + 5
+]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
