@@ -422,7 +422,7 @@ class FileDigest:
     ``block_size``, ``copy()``). The file is hashed in Go, so there is no hash
     state to feed: ``update()`` raises."""
 
-    __slots__ = ('name', 'digest_size', 'block_size', '_hex')
+    __slots__ = ('name', '_hex')
 
     # name: (digest_size, block_size), as hashlib reports them.
     SIZES = {
@@ -435,9 +435,17 @@ class FileDigest:
     }
 
     def __init__(self, name: str, hexdigest: str):
+        # Only two attributes: hash_files makes thousands of these at once.
         self.name = name
-        self.digest_size, self.block_size = self.SIZES[name]
         self._hex = hexdigest
+
+    @property
+    def digest_size(self) -> int:
+        return self.SIZES[self.name][0]
+
+    @property
+    def block_size(self) -> int:
+        return self.SIZES[self.name][1]
 
     def hexdigest(self) -> str:
         return self._hex
