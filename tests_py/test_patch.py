@@ -261,9 +261,9 @@ def test_cluster_config_hash_is_unchanged(unpatched, tmp_path, native_calls):
                 '/remote/missing': str(tmp_path / 'missing'),
             },
         }))
-    # pylint: disable=protected-access
-    before, after = twice(backend_utils._deterministic_cluster_yaml_hash,
-                          str(config))
+    # As backend_utils calls it: by its module-level name, at call time.
+    config_hash = lambda path: getattr(backend_utils, CONFIG_HASH)(path)
+    before, after = twice(config_hash, str(config))
     assert after == before
     if native_calls is not None:
         # main.py, link.py, empty.txt, data.bin, café.txt, credentials.json,
@@ -272,8 +272,7 @@ def test_cluster_config_hash_is_unchanged(unpatched, tmp_path, native_calls):
         assert native_calls.get('hash_file') is None
     # And it changes with the content, patched as unpatched.
     (tree / 'src' / 'main.py').write_text('print("hello!")\n')
-    changed_before, changed_after = twice(
-        backend_utils._deterministic_cluster_yaml_hash, str(config))
+    changed_before, changed_after = twice(config_hash, str(config))
     assert changed_after == changed_before != before
 
 
