@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -60,6 +61,38 @@ func FuzzTailLines(f *testing.F) {
 		lines, err := skyrs.ReadLastNLines(path, int(n), int(chunkSize))
 		if err != nil || !slices.Equal(lines, wantLines) {
 			t.Fatalf("ReadLastNLines(%q, %d, %d) = %q, %v; reference %q", data, n, chunkSize, lines, err, wantLines)
+		}
+		// Bounded to chunkSize bytes read: ErrTailTooLarge exactly when the
+		// lines and the '\n' before them span more, else the same lines;
+		// with every line replaced, upstream's decoded lines.
+		maxBytes := int64(chunkSize)
+		span := int64(len(data))
+		if need := int(n); need > 0 && len(data) > 0 {
+			if data[len(data)-1] == '\n' {
+				need++
+			}
+			for at := len(data); need > 0; need-- {
+				if at = bytes.LastIndexByte(data[:at], '\n'); at < 0 {
+					break
+				} else if need == 1 {
+					span = int64(len(data) - at)
+				}
+			}
+		}
+		text, _, err := skyrs.AppendTailText(nil, path, int(n), 8192, skyrs.TailTextOptions{MaxBytes: maxBytes})
+		tooLarge := n > 0 && span > maxBytes
+		if tooLarge != (err == skyrs.ErrTailTooLarge) || (!tooLarge && (err != nil || !bytes.Equal(text, wantRaw))) {
+			t.Fatalf("AppendTailText(%q, %d, MaxBytes %d) = %q, %v; reference %q (span %d)", data, n, maxBytes, text, err, wantRaw, span)
+		}
+		text, sep, err := skyrs.AppendTailText(nil, path, int(n), 8192, skyrs.TailTextOptions{
+			Separators: []byte{0x01}, InvalidUTF8: skyrs.ReplaceInvalidUTF8})
+		if err == nil && sep != 0 && len(text) > 0 {
+			pieces := strings.Split(string(text), "\x01")
+			if !slices.Equal(pieces[:len(pieces)-1], wantLines) {
+				t.Fatalf("AppendTailText(%q, %d, ReplaceInvalid) = %q; reference %q", data, n, text, wantLines)
+			}
+		} else if err != nil {
+			t.Fatalf("AppendTailText(%q, %d, ReplaceInvalid): %v", data, n, err)
 		}
 	})
 }
