@@ -5,7 +5,8 @@ cluster YAML and the content of every file of every file mount on each
 launch, one ``hash_file`` call per file: for a 20,000-file workdir the calls
 are most of its time. :func:`deterministic_cluster_yaml_hash` is the same
 code with the files' digests taken from one ``rust_fallback.hash_files`` call
-(in Go, several files at once): it walks the mounts as upstream does, notes
+(in Go, several files at once; ``rust_fallback._file_digests``, its form
+without a hash object per file): it walks the mounts as upstream does, notes
 what upstream feeds the hash (names, markers, a file's place), hashes the
 files, then feeds it all in upstream's order. The digest is the same byte for
 byte, and so is the first error (a file that cannot be read raises what
@@ -155,8 +156,8 @@ def deterministic_cluster_yaml_hash(tmp_yaml_path: str) -> str:
     except Exception as error:  # pylint: disable=broad-except
         pending = error
 
-    for slot, digest in zip(slots, rust_fallback.hash_files(files, 'sha256')):
-        feed[slot] = digest.digest()
+    for slot, digest in zip(slots, rust_fallback._file_digests(files, 'sha256')):  # pylint: disable=protected-access
+        feed[slot] = digest
     if pending is not None:
         raise pending
     # Fed at once or piece by piece, a hash digests the same bytes.

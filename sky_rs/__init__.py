@@ -515,16 +515,34 @@ def hash_files(paths: List[str], hash_alg: str) -> List[FileDigest]:
     larger than 32 MiB, ...) to ``hash_file``, taken in order: the first
     error is raised where the loop would raise it.
     """
+    name, hexdigests = _hash_files_hex(paths, hash_alg)
+    return [FileDigest(name, hexdigest) for hexdigest in hexdigests]
+
+
+def _file_digests(paths: List[str], hash_alg: str) -> List[bytes]:
+    """``[d.digest() for d in hash_files(paths, hash_alg)]``, without a
+    FileDigest per file: for a caller that wants only the bytes of many
+    small files' digests (SkyPilot's config hash)."""
+    name, hexdigests = _hash_files_hex(paths, hash_alg)
+    if not hexdigests:
+        return []
+    size = FileDigest.SIZES[name][0]
+    joined = bytes.fromhex(''.join(hexdigests))
+    return [joined[at:at + size] for at in range(0, len(joined), size)]
+
+
+def _hash_files_hex(paths: List[str], hash_alg: str):
+    """hash_files' algorithm name and the hex digests of the files."""
     if type(hash_alg) is not str:  # pylint: disable=unidiomatic-typecheck
         raise NotImplementedError('sky_rs takes a str algorithm')
     if type(paths) is not list:  # pylint: disable=unidiomatic-typecheck
         paths = list(paths)
-    if not paths:
-        return []
     name = hash_alg.lower()
+    hexdigests: List[str] = []
+    if not paths:
+        return name, hexdigests
     if name not in FileDigest.SIZES:
         raise NotImplementedError(f'sky_rs does not hash with {hash_alg!r}')
-    digests = []
     for first in range(0, len(paths), _HASH_FILES_CHUNK):
         chunk = paths[first:first + _HASH_FILES_CHUNK]
         try:
@@ -539,12 +557,11 @@ def hash_files(paths: List[str], hash_alg: str) -> List[FileDigest]:
             lines = _call('pyexport_HashFiles', joined, name, done).split('\n')
             if '' in lines:  # files left to hash_file
                 for line, path in zip(lines, chunk[done:]):
-                    digests.append(
-                        FileDigest(name, line or _hash_whole_file(path, name)))
+                    hexdigests.append(line or _hash_whole_file(path, name))
             else:
-                digests.extend([FileDigest(name, line) for line in lines])
+                hexdigests.extend(lines)
             done += len(lines)
-    return digests
+    return name, hexdigests
 
 
 def find_free_port(start_port: int) -> int:

@@ -226,6 +226,27 @@ def test_hash_files_unusual_paths(backend, upstream, tmp_path, case):
     assert_same(backend, got, want, may_decline=True)
 
 
+@pytest.mark.parametrize('hash_alg', ['sha256', 'md5', 'SHA256', 'sha512',
+                                      'blake2b', 'nope'])
+@pytest.mark.parametrize('gate', ['1', '0'])
+def test_file_digests_are_the_loops_digests(api, upstream, tmp_path,
+                                            monkeypatch, hash_alg, gate):
+    # api._file_digests, the config hash's form of hash_files:
+    # bytes only, the same digests and the same first error, either backend.
+    monkeypatch.setenv('SKYPILOT_USE_RUST', gate)
+    paths = mixed_files(tmp_path, big=False)
+    want = outcome(lambda: [
+        upstream.hash_file(path, hash_alg).digest() for path in paths
+    ])
+    assert outcome(api._file_digests, paths, hash_alg) == want  # pylint: disable=protected-access
+    paths.insert(30, str(tmp_path / 'missing'))
+    want = outcome(lambda: [
+        upstream.hash_file(path, hash_alg).digest() for path in paths
+    ])
+    assert outcome(api._file_digests, paths, hash_alg) == want  # pylint: disable=protected-access
+    assert api._file_digests([], hash_alg) == []  # pylint: disable=protected-access
+
+
 # The public API
 
 
