@@ -262,6 +262,14 @@ def noise_band(workloads: List[Tuple[str, Callable[[], Any], int]],
     return {'band': band, 'rows': rows}
 
 
+def noise_with(noise: Dict[str, Any],
+               rows: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """``noise`` with more A/A rows, and its band recomputed."""
+    rows = noise['rows'] + rows
+    band = max(abs(1 - r['ratio']) for r in rows) if rows else 0.0
+    return {'band': band, 'rows': rows}
+
+
 # --- the config hash -------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ are judged as the issue states them, and that the report renders.
 """
 
 from sky_fallback import _bench
+from sky_fallback import _bench_load
 
 
 def case(name='base36_encode', workload='w', **calls):
@@ -182,3 +183,19 @@ def test_issue_11_sections_render():
         assert heading in text, heading
     assert '| `hash_file` | sha256, 10 MiB | 64 | 16 |' in text
     assert '**8.00×**' in text and '**4.00×**' in text
+
+
+def test_noise_band_takes_the_same_function_pairs():
+    same = lambda s: 255  # noqa: E731  the reference routed as the public API
+    results = [
+        _bench.Result(_bench.Case('format_float', '3.14', calls={
+            'upstream': lambda s: 255, 'python': same, 'api': same}), {
+                'upstream': 1.0, 'python': 1.0, 'api': 1.25, 'sky_rs': None
+            }, {}, {}, {}, {}),
+        fake('base36_encode', '32 hex digits', 0.5),  # different functions
+    ]
+    pairs = _bench.same_function_pairs(results)
+    assert [round(p['ratio'], 2) for p in pairs] == [0.8]
+    noise = _bench_load.noise_with({'band': 0.02, 'rows': [
+        {'workload': 'w', 'ratio': 0.98, 'rounds': 3}]}, pairs)
+    assert round(noise['band'], 2) == 0.2 and len(noise['rows']) == 2
