@@ -19,6 +19,7 @@ import array
 import builtins
 import itertools
 import os
+import stat
 from typing import Dict, Iterable, List, Optional
 
 __version__ = '0.1.0'
@@ -284,11 +285,24 @@ def _read_tail(file_path, n: int, chunk_size: int, encoding: str,
     """
     assert n >= 0, f'n must be non-negative. Got {n}'
     assert chunk_size > 0, f'chunk_size must be positive. Got {chunk_size}'
-    assert os.path.exists(file_path), f'File not found: {file_path}'
+    try:  # os.path.exists, keeping what stat found
+        mode: Optional[int] = os.stat(file_path).st_mode
+    except (OSError, ValueError):
+        mode = None
+    assert mode is not None, f'File not found: {file_path}'
     if n == 0:
         return []
+    # A FIFO, device or socket is declined without being opened, as Go
+    # declines it: opening a FIFO blocks (upstream's too) or releases a
+    # writer, opening a device may do anything. O_NONBLOCK keeps the open
+    # from blocking should path become a FIFO meanwhile.
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise NotImplementedError('read_last_n_lines of a non-regular file')
     try:
-        with open(file_path, 'rb', buffering=0) as f:
+        with open(file_path, 'rb', buffering=0, opener=_open_nonblocking) as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise NotImplementedError(
+                    'read_last_n_lines of a non-regular file')
             data = _tail_bytes(f, n)
     except OSError as e:
         raise RuntimeError(
@@ -311,6 +325,10 @@ def _read_tail(file_path, n: int, chunk_size: int, encoding: str,
              for line in raw]
     lines.append(last.decode(encoding, errors=errors).rstrip('\r'))
     return lines
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)
 
 
 def _tail_bytes(f, n: int):
