@@ -88,8 +88,9 @@ test-host: install
 
 # Every function timed four ways (upstream SkyPilot, the Python reference, the
 # public API, sky_rs) on this machine: writes docs/BENCHMARKS.md and the
-# picture docs/benchmarks.png (matplotlib, installed here for it). About five
-# minutes on two cores; see sky_fallback/_bench.py.
+# picture docs/benchmarks.png (matplotlib, installed here for it). About eight
+# minutes on two cores (issue #11's threads, busy thread, busy machine and
+# config-hash workloads included); see sky_fallback/_bench.py.
 bench: install
 	$(PIP) install --quiet "matplotlib>=3.5"
 	$(PY) -m sky_fallback bench --write

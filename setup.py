@@ -3,8 +3,10 @@
 Metadata lives in pyproject.toml; this file only knows how to build the one
 extension, ``sky_rs._sky_rs``, from the Go package ``skyrs/pyexport``:
 
-    gopy build -vm=<this python> -dynamic-link=true -symbols=false ...
+    gopy gen -vm=<this python> -dynamic-link=true ...
 
+then the steps of ``gopy build``, with gopy's wrappers edited so that the GIL
+is released in C, around the call into Go (see release_gil_in_go_wrappers).
 ``-dynamic-link=true`` leaves the Python C API symbols to be resolved by the
 interpreter that loads the module (no ``libpython`` is linked), which is what
 manylinux and macOS wheels need.
@@ -22,8 +24,8 @@ a failed native build is an error. SKY_RS_PURE_PYTHON=1 builds a pure
 ``py3-none-any`` wheel on purpose.
 """
 
-import glob
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -70,6 +72,77 @@ def _glibc() -> bool:
 
 class NativeBuildError(Exception):
     """The Go extension could not be built."""
+
+
+# gopy's wrapper of an exported function is Go code that releases the GIL
+# (PyEval_SaveThread) as its first statement and takes it back
+# (PyEval_RestoreThread) before it returns. But a thread runs Go code only
+# while it holds one of the runtime's GOMAXPROCS Ps: a thread calling in while
+# every P is busy waits for one still holding the GIL, and every other Python
+# thread waits with it (an asyncio loop beside native hashing stalled for
+# 100-500 ms); a thread done with Go waits for the GIL still holding its P.
+# So the GIL is released and taken back in C, around the call into Go, and
+# the Go wrapper touches no Python state, but for setting an error, which
+# takes the GIL for that moment (skyrs_set_error). The build fails if gopy's
+# code is not what these edits expect.
+_GO_SAVE_THREAD = '_saved_thread := C.PyEval_SaveThread()'
+_GO_RESTORE_THREAD = ('C.PyEval_RestoreThread(_saved_thread)',
+                      'defer C.PyEval_RestoreThread(_saved_thread)')
+_GO_SET_ERROR = 'C.PyErr_SetString(C.PyExc_RuntimeError, estr)'
+_GO_SET_ERROR_HELPER = """
+static inline void skyrs_set_error(const char* msg) {
+\tPyGILState_STATE gil = PyGILState_Ensure();
+\tPyErr_SetString(PyExc_RuntimeError, msg);
+\tPyGILState_Release(gil);
+}
+"""
+_GO_EXPORT = '//export pyexport_'
+_C_CALL = re.compile(r'^( *)((?:retval = )?pyexport_\w+\([^;\n]*\);)$', re.M)
+
+
+def release_gil_in_go_wrappers(go_file: str) -> int:
+    """Edit gopy's Go wrappers of the pyexport functions in go_file so that
+    they neither release nor take the GIL; returns how many were edited."""
+    with open(go_file, encoding='utf-8') as f:
+        lines = f.read().split('\n')
+    out, edited, in_export = [], 0, False
+    for line in lines:
+        if line.startswith('//export '):
+            in_export = line.startswith(_GO_EXPORT)
+        code = line.strip()
+        if in_export and code == _GO_SAVE_THREAD:
+            edited += 1
+            continue
+        if in_export and code in _GO_RESTORE_THREAD:
+            continue
+        if in_export and code == _GO_SET_ERROR:
+            line = line.replace(_GO_SET_ERROR, 'C.skyrs_set_error(estr)')
+        elif in_export and 'C.Py' in code:
+            raise NativeBuildError(f'unexpected Python call in gopy wrapper: '
+                                   f'{code}')
+        out.append(line)
+    text = '\n'.join(out)
+    preamble_end = '*/\nimport "C"'
+    if text.count(preamble_end) != 1 or edited != text.count(_GO_EXPORT):
+        raise NativeBuildError('gopy\'s Go wrappers are not as expected')
+    text = text.replace(preamble_end, _GO_SET_ERROR_HELPER + preamble_end)
+    with open(go_file, 'w', encoding='utf-8') as f:
+        f.write(text)
+    return edited
+
+
+def release_gil_in_c_wrappers(c_file: str, expected: int) -> None:
+    """Release the GIL in pybindgen's C wrappers around each call of a
+    pyexport function in c_file (expected of them)."""
+    with open(c_file, encoding='utf-8') as f:
+        text = f.read()
+    text, calls = _C_CALL.subn(
+        r'\1Py_BEGIN_ALLOW_THREADS\n\1\2\n\1Py_END_ALLOW_THREADS', text)
+    if calls != expected:
+        raise NativeBuildError(f'{calls} calls of pyexport functions in '
+                               f'{c_file}, {expected} expected')
+    with open(c_file, 'w', encoding='utf-8') as f:
+        f.write(text)
 
 
 class GopyBuildExt(build_ext):
@@ -130,6 +203,9 @@ class GopyBuildExt(build_ext):
                 shutil.rmtree(work, ignore_errors=True)
 
     def _gopy(self, go, work, ext):
+        # The steps of `gopy build`, with gopy's wrappers changed in between
+        # (release_gil_in_go_wrappers, release_gil_in_c_wrappers): gen, goimports, a first c-shared build
+        # for the export header, pybindgen's C module, the final link.
         tools = os.path.join(work, 'bin')
         out = os.path.join(work, 'out')
         env = self._go_env(tools)
@@ -138,20 +214,34 @@ class GopyBuildExt(build_ext):
             'golang.org/x/tools/cmd/goimports'
         ], env)
         self._run([
-            os.path.join(tools, 'gopy'), 'build', '-output=' + out,
-            '-vm=' + sys.executable, '-dynamic-link=true', '-symbols=false',
-            '-name=sky_rs', '-no-make=true', GO_PACKAGE
+            os.path.join(tools, 'gopy'), 'gen', '-output=' + out,
+            '-vm=' + sys.executable, '-dynamic-link=true', '-name=sky_rs',
+            '-no-make=true', GO_PACKAGE
         ], env)
-        built = [
-            p for p in glob.glob(os.path.join(out, '_sky_rs.*'))
-            if not p.endswith('.h')
-        ]
-        # gopy reports some failures only in its output, not its exit code.
-        if len(built) != 1:
-            raise NativeBuildError(f'gopy produced {built or "nothing"}')
+        go_file = os.path.join(out, 'sky_rs.go')
+        c_file = os.path.join(out, 'sky_rs.c')
+        wrappers = release_gil_in_go_wrappers(go_file)
+        self._run([os.path.join(tools, 'goimports'), '-w', go_file], env)
+        c_shared = [go, 'build', '-mod=mod', '-buildmode=c-shared',
+                    '-ldflags=-s -w', '-o']
+        self._run(c_shared + ['sky_rs_go.so', '.'], env, cwd=out)
+        os.remove(os.path.join(out, 'sky_rs_go.so'))  # only its header is used
+        self._run([sys.executable, 'build.py'], env, cwd=out)
+        release_gil_in_c_wrappers(c_file, wrappers)
+        suffix = sysconfig.get_config_var('EXT_SUFFIX') or '.so'
+        env['CGO_CFLAGS'] = ' '.join(
+            ['-I' + sysconfig.get_path('include'), '-fPIC', '-Ofast'])
+        # LDSHARED without the compiler and -bundle, as gopy passes it.
+        ldshared = (sysconfig.get_config_var('LDSHARED') or 'cc').split(' ', 1)
+        env['CGO_LDFLAGS'] = ' '.join(
+            ldshared[1:]).replace('-bundle', '') + ' -s'
+        self._run(c_shared + ['_sky_rs' + suffix, '.'], env, cwd=out)
+        built = os.path.join(out, '_sky_rs' + suffix)
+        if not os.path.exists(built):
+            raise NativeBuildError(f'no {built} after the build')
         target = self.get_ext_fullpath(ext.name)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copyfile(built[0], target)
+        shutil.copyfile(built, target)
 
     @staticmethod
     def _go_env(tools):
@@ -180,10 +270,10 @@ class GopyBuildExt(build_ext):
         return env
 
     @staticmethod
-    def _run(cmd, env):
+    def _run(cmd, env, cwd=HERE):
         print('sky_rs build:', ' '.join(cmd), flush=True)
         try:
-            subprocess.run(cmd, cwd=HERE, env=env, check=True)
+            subprocess.run(cmd, cwd=cwd, env=env, check=True)
         except (OSError, subprocess.CalledProcessError) as e:
             raise NativeBuildError(f'{os.path.basename(cmd[0])} failed: {e}')
 

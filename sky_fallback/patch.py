@@ -6,14 +6,20 @@ SkyPilot's own code calls its utilities through the module, as
 into other modules. Replacing the module attribute therefore reaches every
 caller: ``patch_skypilot()`` points the ten functions SkyPilot has at
 ``sky_fallback.rust_fallback``, which answers with upstream's results (in Go
-when it can, in Python otherwise), and ``unpatch_skypilot()`` puts SkyPilot's
-own functions back.
+when it can, in Python otherwise), and replaces
+``backend_utils._deterministic_cluster_yaml_hash`` (the cluster-config hash
+of every launch) with the same code hashing every file of the file mounts in
+one batch (``sky_fallback._config_hash``); ``unpatch_skypilot()`` puts
+SkyPilot's own functions back.
 
 A function is patched only when that is safe:
 
 - its signature in the installed SkyPilot is one our function accepts in full
   (same parameter names, kinds and defaults), so a SkyPilot release that
   changes a function leaves that function alone, with a warning;
+- the config hash, a rewrite of SkyPilot's own code, only when the installed
+  function's source is the one it was written from (a hash of it), else it
+  is left alone, with a warning that says why;
 - ``hash_file`` keeps upstream's whole interface: SkyPilot's callers use only
   ``digest()``/``hexdigest()`` of its result, which the Go digest answers, and
   ``update()``/``copy()`` (which a finished Go digest cannot do) re-hash the
@@ -31,17 +37,19 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
+from sky_fallback import _config_hash
 from sky_fallback import rust_fallback
 
 __all__ = [
     'patch_skypilot', 'unpatch_skypilot', 'patched_functions',
-    'skypilot_original', 'PATCHABLE'
+    'skypilot_original', 'PATCHABLE', 'REWRITTEN'
 ]
 
 logger = logging.getLogger(__name__)
 
 COMMON_UTILS = 'sky.utils.common_utils'
 SUBPROCESS_UTILS = 'sky.utils.subprocess_utils'
+BACKEND_UTILS = _config_hash.BACKEND_UTILS
 
 # function name -> the SkyPilot module that defines it. is_process_alive and
 # estimate_fd_for_directory are not in SkyPilot, so there is nothing to patch.
@@ -57,6 +65,13 @@ PATCHABLE: Dict[str, str] = {
     'get_parallel_threads': SUBPROCESS_UTILS,
     'get_max_workers_for_file_mounts': SUBPROCESS_UTILS,
 }
+
+# function name -> the SkyPilot module that defines it: SkyPilot functions
+# rewritten here on the batch calls, patched only over the verified source.
+REWRITTEN: Dict[str, str] = {
+    _config_hash.NAME: BACKEND_UTILS,
+}
+_MODULE_OF: Dict[str, str] = {**PATCHABLE, **REWRITTEN}
 
 # The SkyPilot release the behaviour contract (SPEC.md) was verified against.
 VERIFIED_SKYPILOT = '0.14'
@@ -151,10 +166,27 @@ _hash_file.__doc__ = rust_fallback.hash_file.__doc__
 _hash_file.__wrapped__ = rust_fallback.hash_file  # type: ignore[attr-defined]
 
 
+_config_hash_replacement: Optional[Callable[..., Any]] = None
+
+
 def _replacement(name: str) -> Callable[..., Any]:
+    global _config_hash_replacement
     if name == 'hash_file':
         return _hash_file
+    if name == _config_hash.NAME:
+        if _config_hash_replacement is None:
+            installed = getattr(sys.modules[BACKEND_UTILS], name)
+            _config_hash_replacement = _config_hash.replacement(installed)
+        return _config_hash_replacement
     return getattr(rust_fallback, name)
+
+
+def _unsafe_reason(name: str, current: Callable[..., Any]) -> Optional[str]:
+    """None when ``current`` may be replaced by ours; otherwise why not."""
+    if name in REWRITTEN:
+        return _config_hash.unverified_reason(current)
+    problem = _accepts_every_call(current, _replacement(name))
+    return None if problem is None else f'its signature differs ({problem})'
 
 
 def _accepts_every_call(original: Callable[..., Any],
@@ -199,10 +231,13 @@ def patch_skypilot(functions: Optional[Iterable[str]] = None,
 
     Replaces ``sky.utils.common_utils.<name>`` and
     ``sky.utils.subprocess_utils.<name>`` for each name in ``functions``
-    (default: all of :data:`PATCHABLE`) with ``rust_fallback.<name>``, so
-    every SkyPilot caller gets the Go backend when it is available and
-    enabled, and upstream's results either way. A function whose SkyPilot
-    signature differs from ours is left alone (logged as a warning).
+    (default: all of :data:`PATCHABLE` and :data:`REWRITTEN`) with
+    ``rust_fallback.<name>``, so every SkyPilot caller gets the Go backend
+    when it is available and enabled, and upstream's results either way; and
+    ``sky.backends.backend_utils._deterministic_cluster_yaml_hash`` with its
+    batched twin (``sky_fallback._config_hash``). A function whose SkyPilot
+    signature differs from ours, or for the config hash whose source is not
+    the one verified, is left alone (logged as a warning).
 
     With ``alias`` (the default), also makes ``sky.utils.rust_fallback`` an
     alias of ``sky_fallback.rust_fallback`` (unless SkyPilot has a module of
@@ -212,14 +247,14 @@ def patch_skypilot(functions: Optional[Iterable[str]] = None,
     ``'sky.utils.common_utils.read_last_n_lines'``. Raises ImportError when
     SkyPilot is not installed and ValueError for a name not in PATCHABLE.
     """
-    names = list(PATCHABLE) if functions is None else list(functions)
-    unknown = [name for name in names if name not in PATCHABLE]
+    names = list(_MODULE_OF) if functions is None else list(functions)
+    unknown = [name for name in names if name not in _MODULE_OF]
     if unknown:
         raise ValueError(f'cannot patch {unknown}: patch_skypilot() knows '
-                         f'{sorted(PATCHABLE)}')
+                         f'{sorted(_MODULE_OF)}')
     modules = {
         module_name: importlib.import_module(module_name)
-        for module_name in sorted({PATCHABLE[name] for name in names})
+        for module_name in sorted({_MODULE_OF[name] for name in names})
     }
     version = _skypilot_version()
     if version is not None and not (version == VERIFIED_SKYPILOT or
@@ -231,23 +266,21 @@ def patch_skypilot(functions: Optional[Iterable[str]] = None,
             '`python -m sky_fallback compare`.', version, VERIFIED_SKYPILOT)
     with _lock:
         for name in names:
-            module = modules[PATCHABLE[name]]
-            replacement = _replacement(name)
+            module = modules[_MODULE_OF[name]]
             current = getattr(module, name, None)
-            if current is replacement:
-                continue
             if current is None:
                 logger.warning('patch_skypilot(): %s has no %s; not patched',
                                module.__name__, name)
                 continue
-            problem = _accepts_every_call(current, replacement)
+            if name in _originals and current is _replacement(name):
+                continue
+            problem = _unsafe_reason(name, current)
             if problem is not None:
-                logger.warning(
-                    'patch_skypilot(): %s.%s not patched: its signature '
-                    'differs (%s)', module.__name__, name, problem)
+                logger.warning('patch_skypilot(): %s.%s not patched: %s',
+                               module.__name__, name, problem)
                 continue
             _originals[name] = current
-            setattr(module, name, replacement)
+            setattr(module, name, _replacement(name))
         if alias and not _alias_installed:
             _install_alias()
         return patched_functions()
@@ -283,7 +316,7 @@ def unpatch_skypilot() -> List[str]:
     restored = []
     with _lock:
         for name, original in list(_originals.items()):
-            module = sys.modules[PATCHABLE[name]]
+            module = sys.modules[_MODULE_OF[name]]
             if getattr(module, name, None) is _replacement(name):
                 setattr(module, name, original)
                 restored.append(f'{module.__name__}.{name}')
@@ -295,9 +328,9 @@ def unpatch_skypilot() -> List[str]:
 def patched_functions() -> List[str]:
     """The SkyPilot functions patched right now, as qualified names."""
     return [
-        f'{PATCHABLE[name]}.{name}' for name in PATCHABLE
-        if name in _originals and getattr(sys.modules.get(PATCHABLE[name]),
-                                          name, None) is _replacement(name)
+        f'{module}.{name}' for name, module in _MODULE_OF.items()
+        if name in _originals and
+        getattr(sys.modules.get(module), name, None) is _replacement(name)
     ]
 
 
@@ -306,9 +339,9 @@ def skypilot_original(name: str) -> Callable[..., Any]:
 
     Raises ValueError for a name SkyPilot does not have.
     """
-    if name not in PATCHABLE:
+    if name not in _MODULE_OF:
         raise ValueError(f'SkyPilot has no {name}')
     original = _originals.get(name)
     if original is not None:
         return original
-    return getattr(importlib.import_module(PATCHABLE[name]), name)
+    return getattr(importlib.import_module(_MODULE_OF[name]), name)

@@ -22,6 +22,7 @@ import functools
 import itertools
 import os
 import resource
+import stat
 import time
 from typing import Dict, Iterable, List, Optional
 
@@ -268,15 +269,6 @@ def _call(name: str, *args, filename=None):
         raise _decline(e) from None
 
 
-def _take_bytes(lib, handle) -> bytes:
-    """Copy a Go []byte handle into bytes and release the handle."""
-    lib.IncRef(handle)
-    try:
-        return lib.Slice_byte_to_bytes(handle)
-    finally:
-        lib.DecRef(handle)
-
-
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -302,13 +294,18 @@ def _getenv(key) -> Optional[str]:
 
 # --- files ----------------------------------------------------------------
 
-# Error handlers whose output for a byte depends only on that byte's maximal
-# invalid subpart, so decoding all lines at once equals decoding each line.
-# Not 'ignore': Go strips a line's trailing '\r' before decoding, upstream
-# after, and b'\r\xff' decodes to '\r' under 'ignore' (upstream: '').
-_CONTEXT_FREE_ERRORS = frozenset(
-    ('replace', 'backslashreplace', 'surrogateescape', 'surrogatepass'))
+# Codec names (as callers spell UTF-8) and error handlers with which decoding
+# the selected lines at once and splitting on '\n' equals upstream's decoding
+# line by line: '\n' is one byte that ends any invalid sequence, and each of
+# these handlers replaces (or drops) a maximal invalid subpart on its own.
 _UTF8_NAMES = frozenset(('utf-8', 'utf8', 'UTF-8', 'UTF8', 'utf_8', 'U8'))
+_CONTEXT_FREE_ERRORS = frozenset(('strict', 'replace', 'ignore',
+                                  'backslashreplace', 'surrogateescape',
+                                  'surrogatepass'))
+
+# Go's answers that are not lines (skyrs/pyexport/tail.go).
+_NO_LINES = '0'
+_IN_PYTHON = 'P'
 
 
 def read_last_n_lines(file_path: str,
@@ -321,25 +318,22 @@ def read_last_n_lines(file_path: str,
     Go finds the lines (reading backwards from the end, so the cost does not
     grow with the file) and returns them in one str, with a separator after
     each line that occurs nowhere in them; one ``str.split`` (a C-level pass)
-    makes the list.
+    makes the list. Lines Go does not carry (spanning more than 8 MiB, with a
+    NUL byte, invalid UTF-8 under a handler other than 'replace', an encoding
+    other than UTF-8) are read here in Python (:func:`_read_tail`).
     """
-    if encoding not in _UTF8_NAMES or not (errors in _CONTEXT_FREE_ERRORS or
-                                           errors == 'strict'):
-        raise NotImplementedError(
-            f'sky_rs reads UTF-8 only with errors in '
-            f'{sorted(_CONTEXT_FREE_ERRORS)} or strict')
     if not (type(file_path) is str and type(n) is int and  # pylint: disable=unidiomatic-typecheck
             type(chunk_size) is int):  # pylint: disable=unidiomatic-typecheck
         raise NotImplementedError('sky_rs takes a str path and int sizes')
+    if encoding not in _UTF8_NAMES:
+        return _read_tail(file_path, n, chunk_size, encoding, errors)
     # Looked up outside the try: in a forked child this raises
     # ForkedChildError, a NotImplementedError and so a RuntimeError too.
     function = (_lib or load()).pyexport_ReadLastNLinesText
     try:
-        text = function(file_path, n, chunk_size)
-    except UnicodeDecodeError:
-        # gopy decodes the lines strictly: invalid UTF-8 is decoded here,
-        # with the caller's error handler.
-        return _read_last_n_lines_bytes(file_path, n, chunk_size, errors)
+        # Go replaces invalid UTF-8 as errors='replace' (the default) does;
+        # for other handlers it answers _IN_PYTHON.
+        text = function(file_path, n, chunk_size, errors == 'replace')
     except RuntimeError as e:
         error = _error(e, file_path)
         if isinstance(error, OSError):
@@ -349,43 +343,188 @@ def read_last_n_lines(file_path: str,
     except _CANNOT_CARRY as e:
         raise _decline(e) from None
     if len(text) == 1:
-        if text == '0':
+        if text == _NO_LINES:
             return []
-        if text == 'B':
-            return _read_last_n_lines_bytes(file_path, n, chunk_size, errors)
+        if text == _IN_PYTHON:
+            return _read_tail(file_path, n, chunk_size, encoding, errors)
     lines = text.split(text[-1])
     lines.pop()
     return lines
 
 
-def _read_last_n_lines_bytes(file_path: str, n: int, chunk_size: int,
-                             errors: str) -> List[str]:
-    """read_last_n_lines for lines that cannot cross as a str (a NUL byte,
-    invalid UTF-8 not to be replaced): their bytes, decoded here."""
-    try:
-        handle = _call('pyexport_ReadLastNLines', file_path, n, chunk_size,
-                       filename=file_path)
-    except OSError as e:
-        raise RuntimeError(f'Failed to read last {n} lines from '
-                           f'{file_path}: {e}') from e
-    data = _take_bytes(_lib, handle)
-    try:
-        text = data.decode('utf-8', errors)
-    except UnicodeDecodeError:
-        # Upstream decodes line by line: its message names the line's offsets.
-        raise NotImplementedError(
-            'invalid UTF-8 under errors=strict') from None
-    flag = text[-1]
-    if len(text) == 1:
+# _read_tail reads its first block as bytes, sized for n lines of a usual
+# log, and later ones into one reused buffer, in steps that double up to
+# _TAIL_MAX_STEP: a step is a few hundred microseconds, so Ctrl-C stops the
+# read at once, as it stops upstream's loop of 8 KiB reads.
+_TAIL_BYTES_PER_LINE = 128
+_TAIL_MIN_STEP = 8 << 10
+_TAIL_MAX_STEP = 1 << 20
+# The selected lines are read in pieces of at most this much.
+_TAIL_MAX_READ = 64 << 20
+
+
+def _read_tail(file_path, n: int, chunk_size: int, encoding: str,
+               errors: str) -> List[str]:
+    """Upstream's read_last_n_lines in Python, for lines Go does not carry.
+
+    Upstream reads backwards in chunk_size steps, keeping every chunk, then
+    joins, splits and decodes them: each byte of a long line is copied four
+    times, into fresh memory each time. Here the blocks before the first one
+    are only scanned for '\n' (into one reused buffer) and the selected lines
+    are read once, after: the lines of the file's last state are the same,
+    as the selection does not depend on chunk_size (see skyrs/tail.go). A
+    file that shrinks under the reads is declined (NotImplementedError), for
+    the reference to answer as upstream would.
+    """
+    assert n >= 0, f'n must be non-negative. Got {n}'
+    assert chunk_size > 0, f'chunk_size must be positive. Got {chunk_size}'
+    try:  # os.path.exists, keeping what stat found
+        mode: Optional[int] = os.stat(file_path).st_mode
+    except (OSError, ValueError):
+        mode = None
+    assert mode is not None, f'File not found: {file_path}'
+    if n == 0:
         return []
-    if flag == 'S':  # no line boundary but '\n': splitlines is exact
-        lines = text.splitlines(True)
-        lines.pop()
-    else:
-        lines = [line + '\n' for line in text[:-1].split('\n')]
-        lines.pop()
-    lines[-1] = lines[-1][:-1]
+    # A FIFO, device or socket is declined without being opened, as Go
+    # declines it: opening a FIFO blocks (upstream's too) or releases a
+    # writer, opening a device may do anything. O_NONBLOCK keeps the open
+    # from blocking should path become a FIFO meanwhile.
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise NotImplementedError('read_last_n_lines of a non-regular file')
+    try:
+        with open(file_path, 'rb', buffering=0, opener=_open_nonblocking) as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise NotImplementedError(
+                    'read_last_n_lines of a non-regular file')
+            data = _tail_bytes(f, n)
+    except OSError as e:
+        raise RuntimeError(
+            f'Failed to read last {n} lines from {file_path}: {e}') from e
+    if data is None:
+        return []
+    if encoding in _UTF8_NAMES and errors in _CONTEXT_FREE_ERRORS:
+        try:
+            pieces = str(data, encoding, errors).split('\n')
+        except UnicodeDecodeError:
+            pass  # decoded line by line below, for upstream's exact error
+        else:
+            last = pieces.pop().rstrip('\r')
+            lines = [piece.rstrip('\r') + '\n' for piece in pieces]
+            lines.append(last)
+            return lines
+    raw = bytes(data).split(b'\n')
+    last = raw.pop()
+    lines = [line.decode(encoding, errors=errors).rstrip('\r') + '\n'
+             for line in raw]
+    lines.append(last.decode(encoding, errors=errors).rstrip('\r'))
     return lines
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)
+
+
+def _tail_bytes(f, n: int):
+    """The bytes of the last n lines (n > 0) of the open file f, without the
+    final '\n', as a memoryview, or None for an empty file."""
+    size = f.seek(0, os.SEEK_END)
+    if size == 0:
+        return None
+    fd = f.fileno()
+    step = min(max(n * _TAIL_BYTES_PER_LINE, _TAIL_MIN_STEP), _TAIL_MAX_STEP)
+    pos = max(size - step, 0)
+    data = os.pread(fd, size - pos, pos)
+    if not data or (pos and len(data) != size - pos):
+        # The file shrank since the seek. (At pos 0 a short read is a file
+        # in /sys or /proc, whose size is larger than its content: upstream
+        # keeps what the read gave, as here.)
+        raise NotImplementedError('file shrank while being read')
+    ends_with_nl = data[-1] == 10  # b'\n'
+    need = n + ends_with_nl  # '\n' to find, the one before the lines too
+    at, found = _last_newlines(data, len(data), need)
+    if at >= 0 or not pos:
+        return memoryview(data)[at + 1:len(data) - ends_with_nl]
+    # The lines start before the first block: find where, scanning back
+    # without keeping what was read, then read them at once.
+    del data
+    block = bytearray()
+    cut = 0
+    while pos:
+        step = min(step * 2, _TAIL_MAX_STEP, pos)
+        pos -= step
+        if len(block) < step:
+            block = bytearray(step)
+        f.seek(pos)
+        if f.readinto(memoryview(block)[:step]) != step:
+            raise NotImplementedError('file shrank while being read')
+        at, more = _last_newlines(block, step, need - found)
+        found += more
+        if at >= 0:
+            cut = pos + at + 1
+            break
+    del block
+    # From the '\n' before the lines, if any, which checks the read: it must
+    # hold those lines of the same state of the file (a log truncated and
+    # written again between the scan and this read may not).
+    start = max(cut - 1, 0)
+    data = _read_range(f, start, size - start)
+    at, found = _last_newlines(data, len(data), need)
+    if (data[-1] == 10) != ends_with_nl or at != (0 if cut else -1):
+        raise NotImplementedError('file changed while being read')
+    return memoryview(data)[at + 1:len(data) - ends_with_nl]
+
+
+def _read_range(f, start: int, length: int):
+    """length bytes of f from start, read in pieces of _TAIL_MAX_READ."""
+    if length <= _TAIL_MAX_READ:
+        data = os.pread(f.fileno(), length, start)
+    else:
+        data = bytearray(length)
+        view = memoryview(data)
+        f.seek(start)
+        done = 0
+        while done < length:
+            got = f.readinto(view[done:done + _TAIL_MAX_READ])
+            if not got:
+                break
+            done += got
+        del view
+        data = data[:done] if done < length else data
+    if len(data) != length:
+        raise NotImplementedError('file shrank while being read')
+    return data
+
+
+# _last_newlines looks for this many newlines one rfind (memrchr) at a time,
+# then counts the rest at once: the few '\n' of long lines are found at memory
+# speed, the many of short lines with one count instead of a call per line.
+_RFIND_NEWLINES = 32
+
+
+def _last_newlines(data, end: int, count: int):
+    """The index of the count-th b'\n' before data[end] (going back) and
+    count, or -1 and how many there are when fewer."""
+    at = end
+    for found in range(min(count, _RFIND_NEWLINES)):
+        at = data.rfind(b'\n', 0, at)
+        if at < 0:
+            return -1, found
+    more = count - _RFIND_NEWLINES
+    if more <= 0:
+        return at, count
+    before = data.count(b'\n', 0, at)
+    if before < more:
+        return -1, _RFIND_NEWLINES + before
+    # The more-th of the newlines before at, from the end, is the
+    # (before - more + 1)-th from the start: walk from the nearer end.
+    if more <= before - more:
+        for _ in range(more):
+            at = data.rfind(b'\n', 0, at)
+    else:
+        at = -1
+        for _ in range(before - more + 1):
+            at = data.find(b'\n', at + 1)
+    return at, count
 
 
 class FileDigest:
@@ -394,7 +533,7 @@ class FileDigest:
     ``block_size``, ``copy()``). The file is hashed in Go, so there is no hash
     state to feed: ``update()`` raises."""
 
-    __slots__ = ('name', 'digest_size', 'block_size', '_hex')
+    __slots__ = ('name', '_hex')
 
     # name: (digest_size, block_size), as hashlib reports them.
     SIZES = {
@@ -407,9 +546,17 @@ class FileDigest:
     }
 
     def __init__(self, name: str, hexdigest: str):
+        # Only two attributes: hash_files makes thousands of these at once.
         self.name = name
-        self.digest_size, self.block_size = self.SIZES[name]
         self._hex = hexdigest
+
+    @property
+    def digest_size(self) -> int:
+        return self.SIZES[self.name][0]
+
+    @property
+    def block_size(self) -> int:
+        return self.SIZES[self.name][1]
 
     def hexdigest(self) -> str:
         return self._hex
@@ -479,16 +626,34 @@ def hash_files(paths: List[str], hash_alg: str) -> List[FileDigest]:
     larger than 32 MiB, ...) to ``hash_file``, taken in order: the first
     error is raised where the loop would raise it.
     """
+    name, hexdigests = _hash_files_hex(paths, hash_alg)
+    return [FileDigest(name, hexdigest) for hexdigest in hexdigests]
+
+
+def _file_digests(paths: List[str], hash_alg: str) -> List[bytes]:
+    """``[d.digest() for d in hash_files(paths, hash_alg)]``, without a
+    FileDigest per file: for a caller that wants only the bytes of many
+    small files' digests (SkyPilot's config hash)."""
+    name, hexdigests = _hash_files_hex(paths, hash_alg)
+    if not hexdigests:
+        return []
+    size = FileDigest.SIZES[name][0]
+    joined = bytes.fromhex(''.join(hexdigests))
+    return [joined[at:at + size] for at in range(0, len(joined), size)]
+
+
+def _hash_files_hex(paths: List[str], hash_alg: str):
+    """hash_files' algorithm name and the hex digests of the files."""
     if type(hash_alg) is not str:  # pylint: disable=unidiomatic-typecheck
         raise NotImplementedError('sky_rs takes a str algorithm')
     if type(paths) is not list:  # pylint: disable=unidiomatic-typecheck
         paths = list(paths)
-    if not paths:
-        return []
     name = hash_alg.lower()
+    hexdigests: List[str] = []
+    if not paths:
+        return name, hexdigests
     if name not in FileDigest.SIZES:
         raise NotImplementedError(f'sky_rs does not hash with {hash_alg!r}')
-    digests = []
     for first in range(0, len(paths), _HASH_FILES_CHUNK):
         chunk = paths[first:first + _HASH_FILES_CHUNK]
         try:
@@ -503,12 +668,11 @@ def hash_files(paths: List[str], hash_alg: str) -> List[FileDigest]:
             lines = _call('pyexport_HashFiles', joined, name, done).split('\n')
             if '' in lines:  # files left to hash_file
                 for line, path in zip(lines, chunk[done:]):
-                    digests.append(
-                        FileDigest(name, line or _hash_whole_file(path, name)))
+                    hexdigests.append(line or _hash_whole_file(path, name))
             else:
-                digests.extend([FileDigest(name, line) for line in lines])
+                hexdigests.extend(lines)
             done += len(lines)
-    return digests
+    return name, hexdigests
 
 
 def find_free_port(start_port: int) -> int:
@@ -659,12 +823,15 @@ def is_process_alive(pid: int) -> bool:
 
 
 _ALIVE = {'1': True, '0': False}
+# Pids a call checks: tens of milliseconds at most, so that Ctrl-C stops a
+# huge batch between calls, as it stops the reference's loop.
+_PIDS_PER_CALL = 16384
 _INT_TYPE = frozenset((int,))
 
 
 def are_processes_alive(pids: Iterable[int]) -> List[bool]:
-    """is_process_alive for each pid, in order, in one call into Go, which
-    checks a large batch on all cores."""
+    """is_process_alive for each pid, in order, in one call into Go per
+    16,384 pids, which checks a large batch on all cores."""
     if not isinstance(pids, (list, tuple)):
         pids = list(pids)
     # Plain ints only: array() would take a bool (or an int-like object) as
@@ -680,8 +847,12 @@ def are_processes_alive(pids: Iterable[int]) -> List[bool]:
     if not packed:
         return []
     function = (_lib or load()).pyexport_AreProcessesAlive
+    step = 16 * _PIDS_PER_CALL  # 16 hex digits a pid
     try:
-        alive = function(packed)
+        alive = ''.join([
+            function(packed[first:first + step])
+            for first in range(0, len(packed), step)
+        ])
     except RuntimeError as e:
         raise _error(e) from None
     return list(map(_ALIVE.__getitem__, alive))

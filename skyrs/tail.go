@@ -2,10 +2,12 @@ package skyrs
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"slices"
 	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,8 +42,8 @@ const (
 // must not, and opening a device may have effects of its own.
 func TailLines(path string, n, chunkSize int) ([]byte, error) {
 	lines := []byte{}
-	err := visitTail(path, n, chunkSize, func(raw []byte, endsWithNL bool) {
-		lines = appendLines(make([]byte, 0, len(raw)+1), raw, endsWithNL, 0)
+	err := visitTail(path, n, chunkSize, 0, func(raw []byte, endsWithNL bool) {
+		lines = appendLines(make([]byte, 0, len(raw)+1), raw, endsWithNL, 0, false)
 	})
 	if err != nil {
 		return nil, err
@@ -49,16 +51,60 @@ func TailLines(path string, n, chunkSize int) ([]byte, error) {
 	return lines, nil
 }
 
-// AppendTailLinesSeparated appends to dst the lines TailLines selects with a
+// AppendTailText's errors for lines it does not return.
+var (
+	// ErrTailTooLarge: the lines span more than TailTextOptions.MaxBytes
+	// bytes at the end of the file.
+	ErrTailTooLarge = errors.New("the lines wanted span more bytes than allowed")
+	// ErrTailNotUTF8: the lines are not valid UTF-8 (RejectInvalidUTF8).
+	ErrTailNotUTF8 = errors.New("the lines wanted are not valid UTF-8")
+)
+
+// UTF8Policy says what AppendTailText does with lines that are not valid
+// UTF-8.
+type UTF8Policy int
+
+const (
+	// KeepInvalidUTF8 appends the lines as they are in the file.
+	KeepInvalidUTF8 UTF8Policy = iota
+	// ReplaceInvalidUTF8 replaces invalid bytes as CPython's
+	// b.decode('utf-8', 'replace') does (AppendUTF8Replace).
+	ReplaceInvalidUTF8
+	// RejectInvalidUTF8 fails with ErrTailNotUTF8.
+	RejectInvalidUTF8
+)
+
+// TailTextOptions shapes the result of AppendTailText.
+type TailTextOptions struct {
+	// Separators are the candidate separators, in order of preference.
+	Separators []byte
+	// MaxBytes bounds the bytes read from the end of the file (0: no bound):
+	// once that many hold fewer lines than wanted, AppendTailText gives up
+	// with ErrTailTooLarge.
+	MaxBytes int64
+	// InvalidUTF8 is what to do with lines that are not valid UTF-8.
+	InvalidUTF8 UTF8Policy
+}
+
+// AppendTailText appends to dst the lines TailLines selects with a
 // separator after each line, for a caller that splits them apart again: the
 // lines exactly as upstream returns them before decoding (each but the last
-// ending in '\n'), each followed by sep, the first byte of candidates that
-// occurs in none of them. When every candidate occurs, sep is 0 and the lines
-// are those of TailLines. Zero lines append nothing.
-func AppendTailLinesSeparated(dst []byte, path string, n, chunkSize int, candidates []byte) (lines []byte, sep byte, err error) {
+// ending in '\n'), each followed by sep, the first byte of opts.Separators
+// that occurs in none of them. When every candidate occurs, sep is 0 and the
+// lines are those of TailLines. Zero lines append nothing.
+func AppendTailText(dst []byte, path string, n, chunkSize int, opts TailTextOptions) (lines []byte, sep byte, err error) {
 	lines = dst
-	err = visitTail(path, n, chunkSize, func(raw []byte, endsWithNL bool) {
-		for _, c := range candidates {
+	var useErr error
+	err = visitTail(path, n, chunkSize, opts.MaxBytes, func(raw []byte, endsWithNL bool) {
+		replace := false
+		if opts.InvalidUTF8 != KeepInvalidUTF8 && !utf8.Valid(raw) {
+			if opts.InvalidUTF8 == RejectInvalidUTF8 {
+				useErr = ErrTailNotUTF8
+				return
+			}
+			replace = true
+		}
+		for _, c := range opts.Separators {
 			if bytes.IndexByte(raw, c) < 0 {
 				sep = c
 				break
@@ -68,8 +114,11 @@ func AppendTailLinesSeparated(dst []byte, path string, n, chunkSize int, candida
 		if sep != 0 {
 			size += bytes.Count(raw, []byte{'\n'}) + 1
 		}
-		lines = appendLines(slices.Grow(dst, size), raw, endsWithNL, sep)
+		lines = appendLines(slices.Grow(dst, size), raw, endsWithNL, sep, replace)
 	})
+	if err == nil {
+		err = useErr
+	}
 	return lines, sep, err
 }
 
@@ -77,12 +126,13 @@ func AppendTailLinesSeparated(dst []byte, path string, n, chunkSize int, candida
 // file at path and passes use the selected bytes as they are in the file:
 // the last n lines split on '\n', '\r' not yet stripped, ending with '\n'
 // exactly when the file does. raw is valid only during the call. use is not
-// called for zero lines.
+// called for zero lines. With maxBytes > 0, lines that span more than
+// maxBytes at the end of the file are ErrTailTooLarge.
 //
 // The file is read with bare system calls (stat, open, lseek, pread, close):
 // *os.File would add an fstat, an epoll registration and a finalizer to a
 // call that is otherwise a handful of system calls.
-func visitTail(path string, n, chunkSize int, use func(raw []byte, endsWithNL bool)) error {
+func visitTail(path string, n, chunkSize int, maxBytes int64, use func(raw []byte, endsWithNL bool)) error {
 	if n < 0 {
 		return Errorf(KindAssertionError, "n must be non-negative. Got %d", n)
 	}
@@ -134,7 +184,7 @@ func visitTail(path string, n, chunkSize int, use func(raw []byte, endsWithNL bo
 	if err != nil {
 		return osErrorWithoutPath(err)
 	}
-	return selectTail(fileAt(fd), size, n, use)
+	return selectTail(fileAt(fd), size, n, maxBytes, use)
 }
 
 // fileAt reads an open file descriptor with pread(2).
@@ -198,18 +248,25 @@ func osErrorWithoutPath(err error) error {
 	return &e
 }
 
-// tailReadBuffers recycles the buffer of a tail's first read: use copies the
-// selected lines out of it, so it is free again when selectTail returns, and
-// a tail that one read serves allocates only its result.
+// tailReadBuffers recycles the buffers selectTail reads into: use copies the
+// selected lines out, so a buffer is free again when selectTail returns, and
+// a tail of a size seen before allocates only its result. Buffers larger
+// than tailPooledBufferMax (only TailLines reads without a bound) are left
+// to the collector.
 var tailReadBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
+const tailPooledBufferMax = 16 << 20
+
 // selectTail finds the last n lines (n > 0) of the size bytes of r and passes
-// them to use (see visitTail).
+// them to use (see visitTail); with maxBytes > 0 it reads at most maxBytes
+// and gives up with ErrTailTooLarge if they hold fewer lines than wanted.
 //
-// It reads backwards into one contiguous buffer, each read in front of the
-// bytes read before, counting '\n' in each new part until that part holds the
-// '\n' before the first selected line or the start of the file is reached.
-func selectTail(r io.ReaderAt, size int64, n int, use func(raw []byte, endsWithNL bool)) error {
+// It reads backwards into one contiguous buffer, from its end, each read in
+// front of the bytes read before, counting '\n' in each new part until that
+// part holds the '\n' before the first selected line or the start of the
+// file is reached. The buffer at least doubles when it grows, so however
+// long the selection, each byte is copied a bounded number of times.
+func selectTail(r io.ReaderAt, size int64, n int, maxBytes int64, use func(raw []byte, endsWithNL bool)) error {
 	if size == 0 {
 		return nil
 	}
@@ -219,32 +276,41 @@ func selectTail(r io.ReaderAt, size int64, n int, use func(raw []byte, endsWithN
 	if want > size {
 		want = size + 1
 	}
-	first := tailReadBuffers.Get().(*[]byte)
-	defer tailReadBuffers.Put(first)
+	pooled := tailReadBuffers.Get().(*[]byte)
+	buf := (*pooled)[:cap(*pooled)]
+	defer func() {
+		if cap(buf) <= tailPooledBufferMax {
+			*pooled = buf
+		}
+		tailReadBuffers.Put(pooled)
+	}()
 	var (
-		data       []byte // the file from pos to its end, as read
-		need       int64  // '\n' bytes to find from the end, once known
+		start      = len(buf) // the file from pos to its end is buf[start:]
+		need       int64      // '\n' bytes to find from the end, once known
 		seen       int64
 		endsWithNL bool
-		cut        = -1 // the selection starts at data[cut:]
+		cut        = -1 // the selection starts at buf[cut:]
 		pos        = size
 		step       = min(max(want*tailBytesPerLine, tailMinBlock), tailMaxBlock)
 	)
 	for pos > 0 && cut < 0 {
+		read := int64(len(buf) - start)
 		readSize := min(step, pos)
-		step = min(2*step, tailMaxBlock)
-		var buf []byte
-		if data == nil {
-			if int64(cap(*first)) < readSize {
-				*first = make([]byte, readSize)
+		if maxBytes > 0 {
+			if read >= maxBytes {
+				return ErrTailTooLarge
 			}
-			buf = (*first)[:readSize]
-		} else {
-			buf = make([]byte, readSize+int64(len(data)))
-			copy(buf[readSize:], data)
+			readSize = min(readSize, maxBytes-read)
+		}
+		step = min(2*step, tailMaxBlock)
+		if int64(start) < readSize {
+			grown := make([]byte, max(2*len(buf), int(read+readSize)))
+			copy(grown[len(grown)-int(read):], buf[start:])
+			buf, start = grown, len(grown)-int(read)
 		}
 		pos -= readSize
-		got, err := r.ReadAt(buf[:readSize], pos)
+		fresh := buf[start-int(readSize) : start]
+		got, err := r.ReadAt(fresh, pos)
 		if err != nil && err != io.EOF {
 			return osErrorWithoutPath(err)
 		}
@@ -254,21 +320,21 @@ func selectTail(r io.ReaderAt, size int64, n int, use func(raw []byte, endsWithN
 			// read anywhere else means the file shrank under the reads:
 			// upstream's result then depends on its chunk_size steps, so the
 			// reference answers.
-			if pos != 0 || data != nil {
+			if pos != 0 || read != 0 {
 				return Decline("file shrank while being read")
 			}
-			buf = buf[:got]
+			buf = buf[:start-int(readSize)+got]
+			fresh, start = buf[start-int(readSize):], len(buf)
 		}
-		fresh := buf[:len(buf)-len(data)]
-		data = buf
-		if len(data) == 0 {
+		start -= len(fresh)
+		if len(fresh) == 0 {
 			break
 		}
 		if need == 0 {
 			// The first bytes seen are the last of the file. After a final
 			// '\n', upstream takes the n lines before the empty last piece,
 			// which needs one '\n' more.
-			endsWithNL = data[len(data)-1] == '\n'
+			endsWithNL = buf[len(buf)-1] == '\n'
 			need = want
 			if endsWithNL {
 				need++
@@ -277,15 +343,15 @@ func selectTail(r io.ReaderAt, size int64, n int, use func(raw []byte, endsWithN
 		at, count := lastNewlines(fresh, need-seen)
 		seen += count
 		if at >= 0 {
-			cut = at + 1
+			cut = start + at + 1
 		}
 	}
-	if len(data) == 0 {
+	if len(buf) == start {
 		// A non-empty size but nothing to read (the file shrank, or a /sys
 		// attribute with no content): upstream fails with an IndexError.
 		return Decline("file size %d but no bytes read", size)
 	}
-	use(data[max(cut, 0):], endsWithNL)
+	use(buf[max(cut, start):], endsWithNL)
 	return nil
 }
 
@@ -317,8 +383,11 @@ func lastNewlines(b []byte, k int64) (index int, count int64) {
 // appendLines appends the lines of raw (split on '\n') to dst, each without
 // its trailing '\r' bytes: with sep 0, each followed by '\n' (the last one
 // too, even when raw does not end with '\n'); otherwise each but the last
-// followed by '\n' and every one by sep.
-func appendLines(dst, raw []byte, endsWithNL bool, sep byte) []byte {
+// followed by '\n' and every one by sep. With replaceInvalid, a line that is
+// not valid UTF-8 is appended as AppendUTF8Replace appends it: the same as
+// decoding it first and stripping '\r' after, as upstream does, because '\r'
+// neither continues an invalid sequence nor comes out of one.
+func appendLines(dst, raw []byte, endsWithNL bool, sep byte, replaceInvalid bool) []byte {
 	if endsWithNL {
 		raw = raw[:len(raw)-1]
 	}
@@ -331,7 +400,11 @@ func appendLines(dst, raw []byte, endsWithNL bool, sep byte) []byte {
 		for len(line) > 0 && line[len(line)-1] == '\r' {
 			line = line[:len(line)-1]
 		}
-		dst = append(dst, line...)
+		if replaceInvalid && !utf8.Valid(line) {
+			dst = AppendUTF8Replace(dst, line)
+		} else {
+			dst = append(dst, line...)
+		}
 		if end >= 0 || sep == 0 {
 			dst = append(dst, '\n')
 		}
@@ -343,36 +416,6 @@ func appendLines(dst, raw []byte, endsWithNL bool, sep byte) []byte {
 		}
 		raw = raw[end+1:]
 	}
-}
-
-// splitlinesBoundary marks the single bytes that Python's str.splitlines()
-// treats as line boundaries besides '\n'.
-var splitlinesBoundary = [256]bool{
-	0x0B: true, 0x0C: true, '\r': true, 0x1C: true, 0x1D: true, 0x1E: true,
-}
-
-// NeedsNewlineSplit reports whether the decoded b would be split by Python's
-// str.splitlines() anywhere but at '\n': at \v, \f, \r, \x1c-\x1e, U+0085
-// (C2 85), U+2028 (E2 80 A8) or U+2029 (E2 80 A9). When it is false, the
-// facade may split the decoded lines with the fast splitlines(); otherwise it
-// must split on '\n'. C2 and E2 always start a new sequence, so these bytes
-// decode to those characters wherever they occur, even next to invalid bytes.
-func NeedsNewlineSplit(b []byte) bool {
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; {
-		case splitlinesBoundary[c]:
-			return true
-		case c == 0xC2:
-			if i+1 < len(b) && b[i+1] == 0x85 {
-				return true
-			}
-		case c == 0xE2:
-			if i+2 < len(b) && b[i+1] == 0x80 && (b[i+2] == 0xA8 || b[i+2] == 0xA9) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // ReadLastNLines returns what upstream SkyPilot's

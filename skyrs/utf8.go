@@ -1,6 +1,9 @@
 package skyrs
 
-import "unicode/utf8"
+import (
+	"encoding/binary"
+	"unicode/utf8"
+)
 
 // replacementChar is U+FFFD encoded as UTF-8.
 const replacementChar = "\uFFFD"
@@ -18,14 +21,15 @@ func DecodeUTF8Replace(b []byte) string {
 		return string(b)
 	}
 	// An invalid byte grows to at most three bytes of U+FFFD.
-	out := make([]byte, 0, len(b)+len(b)/2+3)
+	return string(AppendUTF8Replace(make([]byte, 0, len(b)+len(b)/2+3), b))
+}
+
+// AppendUTF8Replace appends b to out as DecodeUTF8Replace decodes it.
+func AppendUTF8Replace(out, b []byte) []byte {
 	for i := 0; i < len(b); {
-		if b[i] < utf8.RuneSelf {
-			start := i
-			for i < len(b) && b[i] < utf8.RuneSelf {
-				i++
-			}
-			out = append(out, b[start:i]...)
+		if ascii := asciiPrefix(b[i:]); ascii > 0 {
+			out = append(out, b[i:i+ascii]...)
+			i += ascii
 			continue
 		}
 		size, valid := utf8Sequence(b[i:])
@@ -36,7 +40,25 @@ func DecodeUTF8Replace(b []byte) string {
 		}
 		i += size
 	}
-	return string(out)
+	return out
+}
+
+// asciiPrefix returns the length of the ASCII bytes that b starts with,
+// looking at 32 bytes at a time: logs are mostly ASCII.
+func asciiPrefix(b []byte) int {
+	const highBits = 0x8080808080808080
+	i := 0
+	for ; i+32 <= len(b); i += 32 {
+		w := binary.LittleEndian.Uint64(b[i:]) | binary.LittleEndian.Uint64(b[i+8:]) |
+			binary.LittleEndian.Uint64(b[i+16:]) | binary.LittleEndian.Uint64(b[i+24:])
+		if w&highBits != 0 {
+			break
+		}
+	}
+	for i < len(b) && b[i] < utf8.RuneSelf {
+		i++
+	}
+	return i
 }
 
 // utf8Sequence looks at the sequence starting with the non-ASCII byte b[0]. It

@@ -85,12 +85,6 @@ func filesIsValidPrefix(p []byte) bool {
 	return false
 }
 
-// filesReferenceNeedsSplit reports whether Python's str.splitlines() would
-// split the decoded b anywhere but at '\n'.
-func filesReferenceNeedsSplit(b []byte) bool {
-	return strings.ContainsAny(filesReferenceDecode(b), "\v\f\r\x1c\x1d\x1e\u0085\u2028\u2029")
-}
-
 // filesReferenceTail is upstream's read_last_n_lines transcribed literally
 // onto an in-memory file: backwards chunks, split on '\n', the selection with
 // Python's slice rules, per-line decoding and rstrip('\r'). It returns the
@@ -406,63 +400,6 @@ func TestDecodeUTF8Replace(t *testing.T) {
 	}
 }
 
-func TestNeedsNewlineSplit(t *testing.T) {
-	tests := []struct {
-		in   string
-		want bool
-	}{
-		{"", false},
-		{"a\nb\n", false},
-		{"tab\tand\x1fand\x7f\n", false},
-		{"a\r\n", true},
-		{"a\rb", true},
-		{"\x0b", true},
-		{"\x0c", true},
-		{"\x1c", true},
-		{"\x1d", true},
-		{"\x1e", true},
-		{"\xc2\x85", true},
-		{"\xe2\x80\xa8", true},
-		{"\xe2\x80\xa9", true},
-		{"\xe2\x80\xaa", false},
-		{"\xc2", false},
-		{"\xe2\x80", false},
-		{"\xc2\x84\xc3\x85", false},
-		{"\xff\xc2\x85", true},
-		{"\xe2\xe2\x80\xa8", true},
-	}
-	for _, tt := range tests {
-		if got := skyrs.NeedsNewlineSplit([]byte(tt.in)); got != tt.want {
-			t.Errorf("NeedsNewlineSplit(%q) = %v; want %v", tt.in, got, tt.want)
-		}
-		if got := filesReferenceNeedsSplit([]byte(tt.in)); got != tt.want {
-			t.Errorf("reference NeedsNewlineSplit(%q) = %v; want %v", tt.in, got, tt.want)
-		}
-	}
-}
-
-func TestPyexportReadLastNLines(t *testing.T) {
-	dir := t.TempDir()
-	tests := []struct{ data, want string }{
-		{"", "S"},
-		{"a\r\nb", "a\nb\nS"},
-		{"a\rb\n", "a\rb\nN"},
-		{"\xe2\x80\xa9\n", "\xe2\x80\xa9\nN"},
-	}
-	for i, tt := range tests {
-		path := filesWrite(t, dir, fmt.Sprint(i), []byte(tt.data))
-		got, err := pyexport.ReadLastNLines(path, 10, 8192)
-		if err != nil || string(got) != tt.want {
-			t.Errorf("pyexport.ReadLastNLines(%q) = %q, %v; want %q", tt.data, got, err, tt.want)
-		}
-	}
-	_, err := pyexport.ReadLastNLines(filepath.Join(dir, "missing"), 1, 8192)
-	want := "skyrs\x1fAssertionError\x1f0\x1fFile not found: " + filepath.Join(dir, "missing")
-	if err == nil || err.Error() != want {
-		t.Errorf("pyexport.ReadLastNLines(missing) error %v; want %q", err, want)
-	}
-}
-
 // filesAsNobody runs fn with the effective user id 65534 on one locked OS
 // thread, so that root meets permission checks. The raw setresuid call
 // changes that thread only; the rest of the test binary stays root. If the
@@ -763,7 +700,6 @@ type filesOracleAnswer struct {
 	Hex      string   `json:"hex"`
 	Count    int      `json:"count"`
 	Text     string   `json:"text"`
-	Split    bool     `json:"split"`
 	Exc      string   `json:"exc"`
 	Msg      string   `json:"msg"`
 	Errno    int      `json:"errno"`
@@ -788,12 +724,6 @@ def call(fn):
             oserror(cause, answer)
         return answer
 
-def needs_split(text):
-    expected = text.split('\n')
-    if text == '' or text.endswith('\n'):
-        expected.pop()
-    return text.splitlines() != expected
-
 request = json.load(sys.stdin)
 answers = {
     'tail': [call(lambda r=r: {'lines': common_utils.read_last_n_lines(
@@ -806,7 +736,7 @@ answers = {
 }
 for b64 in request['decode']:
     text = base64.b64decode(b64 or '').decode('utf-8', 'replace')
-    answers['decode'].append({'text': text, 'split': needs_split(text)})
+    answers['decode'].append({'text': text})
 json.dump(answers, sys.stdout, ensure_ascii=True)
 `
 
@@ -974,9 +904,6 @@ func TestFilesAgainstUpstream(t *testing.T) {
 		want := answers.Decode[i]
 		if got := skyrs.DecodeUTF8Replace(data); got != want.Text {
 			t.Errorf("DecodeUTF8Replace(%q) = %q; upstream %q", data, got, want.Text)
-		}
-		if got := skyrs.NeedsNewlineSplit(data); got != want.Split {
-			t.Errorf("NeedsNewlineSplit(%q) = %v; upstream splitlines differs from split: %v", data, got, want.Split)
 		}
 	}
 }

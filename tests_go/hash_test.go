@@ -300,14 +300,14 @@ func TestFileHasherTruncatedFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if done, err := h.Step(1); done || err != nil { // one read of 256 KiB
+		if done, err := h.Step(1); done || err != nil { // one read of 1 MiB
 			t.Fatalf("first Step = %v, %v", done, err)
 		}
 		if err := os.Truncate(path, int64(newSize)); err != nil {
 			t.Fatal(err)
 		}
 		done, err := h.Step(1 << 40)
-		want := sha256.Sum256(data[:max(newSize, 256<<10)])
+		want := sha256.Sum256(data[:max(newSize, 1<<20)])
 		if !done || err != nil || !bytes.Equal(h.Sum(), want[:]) {
 			t.Errorf("after truncating to %d: %v, %v, %x; want done, %x", newSize, done, err, h.Sum(), want)
 		}

@@ -208,3 +208,115 @@ def test_threads_agree_with_a_serial_run(sandbox, workdir, subject, flip_gate,
     assert result['mismatch_count'] == 0, result['mismatches']
     if flip_gate:
         assert result['gate_flips'] > 1
+
+
+# Long calls from many threads at once, beside a busy Python thread (issue
+# #11): each thread's results must be upstream's. Times are the benchmark's
+# business (`make bench`, "Threads" and "Beside a busy Python thread").
+LONG_CALL_THREADS = 16
+
+
+def long_calls(directory: str) -> List[Tuple[str, Tuple[Any, ...]]]:
+    """Calls that take milliseconds to seconds: large files hashed, long
+    lines and many lines read, batches."""
+    big = os.path.join(directory, 'big.bin')
+    long_line = os.path.join(directory, 'long_line.log')
+    log = os.path.join(directory, 'log.txt')
+    small = [os.path.join(directory, f'small{i}') for i in range(200)]
+    return [
+        ('hash_file', (big, 'sha256')),
+        ('hash_file', (big, 'md5')),
+        ('read_last_n_lines', (long_line, 1)),
+        ('read_last_n_lines', (long_line, 3, 8192, 'utf-8', 'strict')),
+        ('read_last_n_lines', (log, 1000)),
+        ('hash_files', (small + [big], 'sha1')),
+        ('are_processes_alive', ([os.getpid(), 1, 2**31 - 2] * 3000,)),
+    ]
+
+
+def write_long_call_files(root: str) -> None:
+    """The files long_calls(root) reads."""
+    write_mixed_files(root)
+    with open(os.path.join(root, 'big.bin'), 'wb') as f:
+        f.write(bytes(range(256)) * (40 * 1024 + 3))  # 10 MiB and a bit
+    with open(os.path.join(root, 'long_line.log'), 'wb') as f:
+        f.write(b'start\n' + b'\xe2\x82\xac' * (3 << 20) + b'\r\nend\xff\n')
+    for i in range(200):
+        with open(os.path.join(root, f'small{i}'), 'wb') as f:
+            f.write(b'%d' % i * (i + 1))
+
+
+def run_long_calls(directory: str, subject: str, threads: int,
+                   rounds: int) -> Dict[str, Any]:
+    """Runs in the sandbox: ``threads`` threads make every long call
+    ``rounds`` times, in their own orders, while one more thread keeps the
+    interpreter busy; every outcome is compared with upstream's (for the
+    batch forms, which SkyPilot lacks, the reference's)."""
+    specs = long_calls(directory)
+    # SkyPilot has no batch forms: their oracle is the reference's loop.
+    expected = [
+        reliability.outcome(
+            reliability.subject_function(
+                'python' if n in ('hash_files', 'are_processes_alive') else
+                'upstream', n), *a) for n, a in specs
+    ]
+    functions = [reliability.subject_function(subject, n) for n, _ in specs]
+    mismatches: List[str] = []
+    done = [0] * threads
+    start = threading.Barrier(threads + 1)
+    stop = threading.Event()
+
+    def busy():
+        spins = 0
+        while not stop.is_set():
+            spins += 1
+
+    def worker(k):
+        order = list(range(len(specs))) * rounds
+        random.Random(k).shuffle(order)
+        start.wait()
+        for i in order:
+            got = reliability.outcome(functions[i], *specs[i][1])
+            if got != expected[i]:
+                mismatches.append(f'{specs[i][0]}: got {got!r:.300}, '
+                                  f'upstream {expected[i]!r:.300}')
+            done[k] += 1
+
+    spinner = threading.Thread(target=busy, daemon=True)
+    spinner.start()
+    workers = [
+        threading.Thread(target=worker, args=(k,), daemon=True)
+        for k in range(threads)
+    ]
+    for thread in workers:
+        thread.start()
+    start.wait()
+    for thread in workers:
+        thread.join()
+    stop.set()
+    spinner.join()
+    return {
+        'mismatches': mismatches[:10],
+        'mismatch_count': len(mismatches),
+        'calls': sum(done),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('subject', SUBJECTS)
+def test_long_calls_in_threads_give_upstreams_results(sandbox, subject,
+                                                      request):
+    if subject == 'go':
+        from tests_py.conftest import require_native  # pylint: disable=import-outside-toplevel
+        require_native(request.config)
+    root = tempfile.mkdtemp(prefix='sky-rs-long-calls-')
+    try:
+        write_long_call_files(root)
+        result = sandbox.run(run_long_calls, root, subject,
+                             LONG_CALL_THREADS, 1)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    report('long_calls_in_threads', subject=subject,
+           threads=LONG_CALL_THREADS, **result)
+    assert result['calls'] == LONG_CALL_THREADS * len(long_calls(root))
+    assert result['mismatch_count'] == 0, result['mismatches']

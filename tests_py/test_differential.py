@@ -149,6 +149,53 @@ def test_read_last_n_lines(subject, upstream, tmp_path, data, n, chunk_size,
           may_decline=errors in ('strict', 'ignore'))
 
 
+# Shapes of logs that the generated files above are too small to have (issue
+# #11): lines longer than Go carries (8 MiB), the NUL runs copytruncate
+# leaves, invalid UTF-8 in every line, '\r' progress output, short lines past
+# the limit, every separator candidate. Each file is made once per module.
+MiB = 1 << 20
+LOG_SHAPES = {
+    'one long line': lambda: b'x' * (9 * MiB),
+    'long CRLF line, short line': lambda: b'y' * (9 * MiB) + b'\r\nshort\n',
+    'NUL run, three lines': lambda: b'\0' * (9 * MiB) + b'one\ntwo\nthree\n',
+    'NUL in a short tail': lambda: b'head\n' * 100 + b'a\0b\r\nc\n',
+    'invalid UTF-8 rows': lambda: (b'abc \xff\xfe ' + b'q' * 1000 + b'\n') * 5000,
+    'progress bars': lambda: (b'progress 12%\r' * 80 + b'\n') * 2000,
+    'short lines past the limit': lambda: b''.join(
+        b'%08d\n' % i for i in range(1_200_000)),
+    'every separator': lambda: bytes(range(1, 32)) * 3 + b'\x7f\nend\n',
+}
+
+
+@pytest.fixture(scope='module')
+def shaped_logs(tmp_path_factory):
+    directory = tmp_path_factory.mktemp('shapes')
+    paths = {}
+    for name, make in LOG_SHAPES.items():
+        path = directory / name.replace(' ', '_')
+        path.write_bytes(make())
+        paths[name] = str(path)
+    return paths
+
+
+@pytest.mark.parametrize('shape', sorted(LOG_SHAPES))
+@pytest.mark.parametrize('n', [1, 3, 1000, 10**7])
+def test_read_last_n_lines_shapes(subject, upstream, shaped_logs, shape, n):
+    agree(subject, upstream, 'read_last_n_lines', shaped_logs[shape], n)
+
+
+@pytest.mark.parametrize('shape', sorted(LOG_SHAPES))
+@pytest.mark.parametrize('encoding,errors', [('utf-8', 'strict'),
+                                             ('utf-8', 'surrogateescape'),
+                                             ('utf-8', 'ignore'),
+                                             ('latin-1', 'strict'),
+                                             ('utf-16', 'replace')])
+def test_read_last_n_lines_shapes_decoding(subject, upstream, shaped_logs,
+                                           shape, encoding, errors):
+    agree(subject, upstream, 'read_last_n_lines', shaped_logs[shape], 3,
+          8192, encoding, errors)
+
+
 # What sky_rs hashes itself; other algorithms it may decline.
 NATIVE_HASHES = ('md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512')
 HASH_ALGORITHMS = ['md5', 'sha1', 'sha256', 'sha512', 'SHA256', 'sha3_256',

@@ -17,6 +17,7 @@ watchdog; the scale of the loops follows SKY_RS_STRESS_SCALE.
 """
 
 import hashlib
+import itertools
 import os
 import re
 import resource
@@ -184,8 +185,18 @@ def tail_while_writing(directory: str, mode: str, subject: str,
         time.sleep(0.001)
     function = reliability.subject_function(subject, 'read_last_n_lines')
     problems, kinds = [], {}
+
+    def faults_seen() -> bool:
+        # Fast reads can be done before the writer got going: read on until
+        # it wrote, and (but for 'append') started a new generation.
+        return writer.lines > 0 and (mode == 'append' or
+                                     writer.generations > 1)
+
+    deadline = time.monotonic() + 60
     try:
-        for i in range(calls):
+        for i in itertools.count():
+            if i >= calls and (faults_seen() or time.monotonic() > deadline):
+                break
             n = (1, 5, 100, 3000)[i % 4]
             result = reliability.outcome(function, path, n)
             if result[0] == 'returns':
@@ -210,6 +221,7 @@ def tail_while_writing(directory: str, mode: str, subject: str,
     return {
         'problems': problems[:10],
         'outcomes': kinds,
+        'reads': sum(kinds.values()),
         'lines_written': writer.lines,
         'generations': writer.generations
     }

@@ -27,8 +27,11 @@ ALGORITHMS = [
     'md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512', 'SHA256',
     'sha3_256', 'blake2b'
 ]
-# Sizes around upstream's 256 KiB reads and Go's read-ahead (from 1 MiB).
-SIZES = [0, 1, 64, 2**18 - 1, 2**18, 2**18 + 1, 2**20 + 7, 3 * 2**20 + 5]
+# Sizes around upstream's 256 KiB reads and Go's 1 MiB reads of large files.
+SIZES = [
+    0, 1, 64, 2**18 - 1, 2**18, 2**18 + 1, 2**20 - 1, 2**20, 2**20 + 7,
+    3 * 2**20 + 5
+]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -221,6 +224,27 @@ def test_hash_files_unusual_paths(backend, upstream, tmp_path, case):
     got = outcomes(backend.hash_files, paths, 'sha256')
     want = outcomes(upstream_loop(upstream), paths, 'sha256')
     assert_same(backend, got, want, may_decline=True)
+
+
+@pytest.mark.parametrize('hash_alg', ['sha256', 'md5', 'SHA256', 'sha512',
+                                      'blake2b', 'nope'])
+@pytest.mark.parametrize('gate', ['1', '0'])
+def test_file_digests_are_the_loops_digests(api, upstream, tmp_path,
+                                            monkeypatch, hash_alg, gate):
+    # api._file_digests, the config hash's form of hash_files:
+    # bytes only, the same digests and the same first error, either backend.
+    monkeypatch.setenv('SKYPILOT_USE_RUST', gate)
+    paths = mixed_files(tmp_path, big=False)
+    want = outcome(lambda: [
+        upstream.hash_file(path, hash_alg).digest() for path in paths
+    ])
+    assert outcome(api._file_digests, paths, hash_alg) == want  # pylint: disable=protected-access
+    paths.insert(30, str(tmp_path / 'missing'))
+    want = outcome(lambda: [
+        upstream.hash_file(path, hash_alg).digest() for path in paths
+    ])
+    assert outcome(api._file_digests, paths, hash_alg) == want  # pylint: disable=protected-access
+    assert api._file_digests([], hash_alg) == []  # pylint: disable=protected-access
 
 
 # The public API

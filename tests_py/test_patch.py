@@ -17,6 +17,7 @@ import sys
 
 import pytest
 
+from sky_fallback import _config_hash
 from sky_fallback import patch
 from sky_fallback import rust_fallback
 import sky_fallback
@@ -25,15 +26,22 @@ common_utils = pytest.importorskip('sky.utils.common_utils',
                                    reason='SkyPilot is not installed')
 subprocess_utils = pytest.importorskip('sky.utils.subprocess_utils',
                                        reason='SkyPilot is not installed')
+backend_utils = pytest.importorskip('sky.backends.backend_utils',
+                                    reason='SkyPilot is not installed')
+yaml_utils = pytest.importorskip('sky.utils.yaml_utils',
+                                 reason='SkyPilot is not installed')
 
 MODULES = {
     patch.COMMON_UTILS: common_utils,
-    patch.SUBPROCESS_UTILS: subprocess_utils
+    patch.SUBPROCESS_UTILS: subprocess_utils,
+    patch.BACKEND_UTILS: backend_utils,
 }
+EVERY_PATCHABLE = {**patch.PATCHABLE, **patch.REWRITTEN}
 ORIGINALS = {
     name: getattr(MODULES[module], name)
-    for name, module in patch.PATCHABLE.items()
+    for name, module in EVERY_PATCHABLE.items()
 }
+CONFIG_HASH = '_deterministic_cluster_yaml_hash'
 
 
 @pytest.fixture
@@ -42,7 +50,7 @@ def unpatched():
     patch.unpatch_skypilot()
     assert all(
         getattr(MODULES[module], name) is ORIGINALS[name]
-        for name, module in patch.PATCHABLE.items())
+        for name, module in EVERY_PATCHABLE.items())
     yield
     patch.unpatch_skypilot()
 
@@ -54,7 +62,7 @@ def native_calls(monkeypatch):
     sky_rs = sys.modules.get('sky_rs')
     if sky_rs is None or not rust_fallback.is_rust_available():
         return None
-    for name in patch.PATCHABLE:
+    for name in list(patch.PATCHABLE) + ['hash_files', '_file_digests']:
         function = getattr(sky_rs, name)
 
         def counting(*args, _name=name, _function=function, **kwargs):
@@ -78,25 +86,27 @@ def twice(function, *args, **kwargs):
 
 
 def test_the_patchable_functions_are_skypilots():
-    assert set(patch.PATCHABLE) == set(ORIGINALS)
+    assert set(EVERY_PATCHABLE) == set(ORIGINALS)
     for name, original in ORIGINALS.items():
-        assert original.__module__ == patch.PATCHABLE[name], name
+        assert original.__module__ == EVERY_PATCHABLE[name], name
 
 
 def test_patch_points_skypilot_at_sky_fallback_and_unpatch_restores(unpatched):
     patched = sky_fallback.patch_skypilot()
     assert sorted(patched) == sorted(
-        f'{module}.{name}' for name, module in patch.PATCHABLE.items())
+        f'{module}.{name}' for name, module in EVERY_PATCHABLE.items())
     assert patch.patched_functions() == patched
-    for name, module in patch.PATCHABLE.items():
+    for name, module in EVERY_PATCHABLE.items():
         current = getattr(MODULES[module], name)
         assert current is not ORIGINALS[name]
-        if name != 'hash_file':
+        if name not in ('hash_file', CONFIG_HASH):
             assert current is getattr(rust_fallback, name)
         assert patch.skypilot_original(name) is ORIGINALS[name]
+    assert inspect.unwrap(getattr(backend_utils, CONFIG_HASH)) is (
+        _config_hash.deterministic_cluster_yaml_hash)
     restored = sky_fallback.unpatch_skypilot()
     assert sorted(restored) == sorted(patched)
-    for name, module in patch.PATCHABLE.items():
+    for name, module in EVERY_PATCHABLE.items():
         assert getattr(MODULES[module], name) is ORIGINALS[name]
     assert patch.patched_functions() == []
     assert sky_fallback.unpatch_skypilot() == []  # idempotent
@@ -203,6 +213,13 @@ def test_skypilot_calls_them_through_the_module():
                 for m in pattern.finditer(source)
             ]
     assert not offenders, offenders
+    # And the config hash is called by its name in backend_utils only.
+    callers = [
+        str(path.relative_to(SKY_ROOT))
+        for path, source in _sky_sources()
+        if CONFIG_HASH in source
+    ]
+    assert callers == ['backends/backend_utils.py'], callers
 
 
 def test_skypilot_uses_only_digests_of_hash_file():
@@ -224,8 +241,6 @@ def test_skypilot_uses_only_digests_of_hash_file():
 
 def test_cluster_config_hash_is_unchanged(unpatched, tmp_path, native_calls):
     """backend_utils hashes every file of every file-mount directory."""
-    backend_utils = pytest.importorskip('sky.backends.backend_utils')
-    yaml_utils = pytest.importorskip('sky.utils.yaml_utils')
     tree = tmp_path / 'workdir'
     (tree / 'src' / 'pkg').mkdir(parents=True)
     (tree / 'empty_dir').mkdir()
@@ -246,18 +261,115 @@ def test_cluster_config_hash_is_unchanged(unpatched, tmp_path, native_calls):
                 '/remote/missing': str(tmp_path / 'missing'),
             },
         }))
-    # pylint: disable=protected-access
-    before, after = twice(backend_utils._deterministic_cluster_yaml_hash,
-                          str(config))
+    # As backend_utils calls it: by its module-level name, at call time.
+    config_hash = lambda path: getattr(backend_utils, CONFIG_HASH)(path)
+    before, after = twice(config_hash, str(config))
     assert after == before
     if native_calls is not None:
-        # main.py, link.py, empty.txt, data.bin, café.txt, credentials.json
-        assert native_calls.get('hash_file') == 6
+        # main.py, link.py, empty.txt, data.bin, café.txt, credentials.json,
+        # in one batch (hash_files' form for digests only).
+        assert native_calls.get('_file_digests') == 1
+        assert native_calls.get('hash_file') is None
     # And it changes with the content, patched as unpatched.
     (tree / 'src' / 'main.py').write_text('print("hello!")\n')
-    changed_before, changed_after = twice(
-        backend_utils._deterministic_cluster_yaml_hash, str(config))
+    changed_before, changed_after = twice(config_hash, str(config))
     assert changed_after == changed_before != before
+
+
+def _config(tmp_path, file_mounts, **extra):
+    """A cluster YAML with these file mounts (and keys), as backend_utils
+    writes one; returns its path."""
+    config = tmp_path / 'cluster.yaml'
+    config.write_text(
+        yaml_utils.dump_yaml_str({
+            'cluster_name': 'test',
+            'provider': {
+                'type': 'aws',
+                'availability_zone': 'us-east-1a'
+            },
+            'file_mounts': file_mounts,
+            **extra
+        }))
+    return str(config)
+
+
+def _both_config_hashes(config):
+    """What SkyPilot's config hash gives (or raises) for config, and ours."""
+    outcomes = []
+    for function in (ORIGINALS[CONFIG_HASH],
+                     _config_hash.deterministic_cluster_yaml_hash):
+        try:
+            outcomes.append(('returns', function(config)))
+        except Exception as error:  # pylint: disable=broad-except
+            outcomes.append(('raises', type(error), str(error)))
+    return outcomes
+
+
+def test_config_hash_of_odd_trees_is_upstreams(unpatched, tmp_path):
+    tree = tmp_path / 'tree'
+    (tree / 'b' / 'deep' / 'er').mkdir(parents=True)
+    (tree / 'a').mkdir()
+    (tree / '.hidden').write_text('hidden')
+    (tree / 'a' / 'credentials.db').write_text('skipped by name')
+    (tree / 'a' / 'access_tokens.db-wal').write_text('skipped too')
+    (tree / 'b' / 'deep' / 'er' / '\u65e5\u672c.txt').write_bytes(b'x' * 3000)
+    (tree / 'b' / 'big.bin').write_bytes(os.urandom(3 << 20))
+    os.symlink(tree / 'b', tree / 'link_to_dir')  # listed, not followed
+    os.symlink(tree / '.hidden', tree / 'link_to_file')
+    lone = tmp_path / 'credentials.db'  # a skipped basename as a file mount
+    lone.write_text('x')
+    for mounts in [
+        {'/w': str(tree)},
+        {'/w': str(tree) + '/', '/b': str(tree / 'b'), '/lone': str(lone)},
+        {'/w': str(tree / 'link_to_dir'), '/f': str(tree / 'link_to_file')},
+        {'/empty': str(tmp_path / 'nothing'), '': ''},
+        {},
+    ]:
+        config = _config(tmp_path, mounts)
+        ours, theirs = _both_config_hashes(config)
+        assert ours == theirs and ours[0] == 'returns', mounts
+    # The YAML as a mount of itself is left out; keys removed for the hash.
+    config = _config(tmp_path, {'/cfg': str(tmp_path / 'cluster.yaml')})
+    assert _config_hash.deterministic_cluster_yaml_hash(config) == (
+        ORIGINALS[CONFIG_HASH](config))
+
+
+def test_config_hash_raises_upstreams_first_error(unpatched, tmp_path):
+    tree = tmp_path / 'tree'
+    tree.mkdir()
+    (tree / 'a.txt').write_text('a')
+    os.symlink(tmp_path / 'gone', tree / 'b_broken')  # hash_file: ENOENT
+    (tree / 'c.txt').write_text('c')
+    ours, theirs = _both_config_hashes(_config(tmp_path, {'/w': str(tree)}))
+    assert ours == theirs and ours[1] is FileNotFoundError
+    # A mount source that is not a string fails in the walk, after the files
+    # of the mounts before it were hashed: their error comes first.
+    ours, theirs = _both_config_hashes(
+        _config(tmp_path, {'/a': str(tree), '/b': 5}))
+    assert ours == theirs and ours[1] is FileNotFoundError
+    (tree / 'b_broken').unlink()
+    ours, theirs = _both_config_hashes(
+        _config(tmp_path, {'/a': str(tree), '/b': 5}))
+    assert ours == theirs and ours[1] is TypeError
+    ours, theirs = _both_config_hashes(_config(tmp_path, {7: str(tree)}))
+    assert ours == theirs and ours[1] is AttributeError
+
+
+def test_config_hash_of_another_source_is_left_alone(unpatched, monkeypatch,
+                                                     caplog):
+
+    def _deterministic_cluster_yaml_hash(tmp_yaml_path: str) -> str:
+        return 'a future SkyPilot: ' + tmp_yaml_path  # same signature
+
+    monkeypatch.setattr(backend_utils, CONFIG_HASH,
+                        _deterministic_cluster_yaml_hash)
+    with caplog.at_level(logging.WARNING, logger='sky_fallback.patch'):
+        patched = patch.patch_skypilot()
+    assert f'{patch.BACKEND_UTILS}.{CONFIG_HASH}' not in patched
+    assert getattr(backend_utils, CONFIG_HASH) is (
+        _deterministic_cluster_yaml_hash)
+    assert 'its source is not the one verified' in caplog.text
+    assert 'sky.utils.common_utils.hash_file' in patched  # the rest is
 
 
 LOGS = {

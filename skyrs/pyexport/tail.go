@@ -13,11 +13,15 @@ import (
 const (
 	// noLines: n is 0 or the file is empty; the facade returns [].
 	noLines = "0"
-	// needsBytes: the lines cannot cross as a C string (they hold a NUL
-	// byte, or every separator); the facade asks ReadLastNLines for the
-	// bytes instead.
-	needsBytes = "B"
+	// inPython: the facade answers in Python (see ReadLastNLinesText).
+	inPython = "P"
 )
+
+// tailTextMaxBytes bounds the bytes one call reads from the end of a file,
+// and so the memory and time of the call: lines that span more (a log that
+// is one huge line, a large n) are read by the facade in Python, in steps
+// that Ctrl-C can stop, where the cost is copying bytes, not calling Go.
+const tailTextMaxBytes = 8 << 20
 
 // lineSeparators are the bytes ReadLastNLinesText may put between lines, the
 // first that does not occur in them: control characters that log lines
@@ -25,37 +29,50 @@ const (
 // '\v', '\f', '\r', or a letter or digit.
 var lineSeparators = []byte("\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f")
 
-// ReadLastNLinesText is skyrs.AppendTailLinesSeparated for
-// sky_rs.read_last_n_lines, shaped so that Python builds the list in one
-// C-level pass: upstream's lines, each followed by a separator that occurs
-// nowhere in them, so that result.split(result[-1]) is the list plus one
-// empty string. It returns a str because gopy returns a str in one crossing,
-// where []byte costs three more (a handle to take, copy and release).
+// ReadLastNLinesText is skyrs.AppendTailText for sky_rs.read_last_n_lines,
+// shaped so that Python builds the list in one C-level pass: upstream's
+// lines, each followed by a separator that occurs nowhere in them, so that
+// result.split(result[-1]) is the list plus one empty string. It returns a
+// str because gopy returns a str in one crossing, where []byte costs three
+// more (a handle to take, copy and release).
 //
-// The lines are not checked for valid UTF-8 here: gopy decodes the string
-// strictly (and fast), so invalid UTF-8 raises UnicodeDecodeError in the
-// facade, which then asks ReadLastNLines for the bytes and decodes them with
-// the caller's error handler. When the lines are valid UTF-8, decoding them
-// whole equals upstream's decoding line by line.
+// Lines that are not valid UTF-8 are replaced as errors='replace' (the
+// default of read_last_n_lines) replaces them when replaceInvalid is set;
+// otherwise the facade applies the caller's error handler in Python. Valid
+// UTF-8 decoded whole equals upstream's decoding line by line.
+//
+// It returns inPython for lines it does not carry: lines spanning more than
+// tailTextMaxBytes, invalid UTF-8 not to be replaced, a NUL byte (a C string
+// ends there), every separator in the lines.
 //
 // The string shares memory that the calling thread's next call reuses (see
 // resultBuffers): gopy copies it at once; a Go caller that keeps it must
 // clone it.
-func ReadLastNLinesText(path string, n int, chunkSize int) (string, error) {
+func ReadLastNLinesText(path string, n int, chunkSize int, replaceInvalid bool) (string, error) {
 	return guard(func() (string, error) {
 		thread, reuse := callingThread()
 		var buf []byte
 		if reuse {
 			buf = resultBuffers.take(thread)
 		}
-		lines, sep, err := skyrs.AppendTailLinesSeparated(buf, path, n, chunkSize, lineSeparators)
+		invalid := skyrs.RejectInvalidUTF8
+		if replaceInvalid {
+			invalid = skyrs.ReplaceInvalidUTF8
+		}
+		lines, sep, err := skyrs.AppendTailText(buf, path, n, chunkSize, skyrs.TailTextOptions{
+			Separators:  lineSeparators,
+			MaxBytes:    tailTextMaxBytes,
+			InvalidUTF8: invalid,
+		})
 		switch {
+		case err == skyrs.ErrTailTooLarge, err == skyrs.ErrTailNotUTF8:
+			return inPython, nil
 		case err != nil:
 			return "", err
 		case len(lines) == 0:
 			return noLines, nil
 		case sep == 0, bytes.IndexByte(lines, 0) >= 0:
-			return needsBytes, nil
+			return inPython, nil
 		}
 		if reuse {
 			resultBuffers.keep(thread, lines)

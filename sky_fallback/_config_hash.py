@@ -1,0 +1,174 @@
+"""SkyPilot's cluster-config hash, with every file hashed in one batch.
+
+``sky.backends.backend_utils._deterministic_cluster_yaml_hash`` hashes the
+cluster YAML and the content of every file of every file mount on each
+launch, one ``hash_file`` call per file: for a 20,000-file workdir the calls
+are most of its time. :func:`deterministic_cluster_yaml_hash` is the same
+code with the files' digests taken from one ``rust_fallback.hash_files`` call
+(in Go, several files at once; ``rust_fallback._file_digests``, its form
+without a hash object per file): it walks the mounts as upstream does, notes
+what upstream feeds the hash (names, markers, a file's place), hashes the
+files, then feeds it all in upstream's order. The digest is the same byte for
+byte, and so is the first error (a file that cannot be read raises what
+upstream's loop raises).
+
+The rewrite is upstream's function line for line, so ``patch_skypilot()``
+installs it only over the function it was written from: the source of the
+installed function must hash to :data:`VERIFIED_SOURCE_SHA256` (SkyPilot
+0.14.1). The module-level names it uses (the YAML helpers, the keys and
+basenames left out of the hash, the logger) are read from ``backend_utils``
+at each call, as upstream reads them.
+"""
+
+import hashlib
+import inspect
+import os
+import sys
+from typing import Any, Callable, List, Optional
+
+from sky_fallback import rust_fallback
+
+BACKEND_UTILS = 'sky.backends.backend_utils'
+NAME = '_deterministic_cluster_yaml_hash'
+
+# sha256 of inspect.getsource() of SkyPilot 0.14.1's function (the decorator
+# line included).
+VERIFIED_SOURCE_SHA256 = (
+    'f39aecbd0fdd566e053041edff3f3d4e305d9cfb00cf9d54275087e9b18e20ba')
+
+
+def unverified_reason(installed: Callable[..., Any]) -> Optional[str]:
+    """None when ``installed`` is the function this module rewrites;
+    otherwise why it is not (or cannot be shown to be)."""
+    try:
+        source = inspect.getsource(installed)
+    except (OSError, TypeError) as error:
+        return f'its source cannot be read ({error})'
+    digest = hashlib.sha256(source.encode('utf-8')).hexdigest()
+    if digest != VERIFIED_SOURCE_SHA256:
+        return (f'its source is not the one verified (sha256 {digest[:12]}..., '
+                f'verified {VERIFIED_SOURCE_SHA256[:12]}...)')
+    return None
+
+
+def deterministic_cluster_yaml_hash(tmp_yaml_path: str) -> str:
+    """Hash the cluster yaml and contents of file mounts to a unique string.
+
+    ``backend_utils._deterministic_cluster_yaml_hash``'s digest (see its
+    docstring for the byte sequence hashed), with the files hashed in one
+    ``rust_fallback.hash_files`` batch.
+    """
+    backend_utils = sys.modules[BACKEND_UTILS]
+    yaml_utils = backend_utils.yaml_utils
+    skip_hash = backend_utils._FILE_MOUNT_BASENAMES_SKIP_HASH  # pylint: disable=protected-access
+    # Load the yaml contents so that we can directly remove keys.
+    yaml_config = yaml_utils.read_yaml(tmp_yaml_path)
+    for key_list in backend_utils._RAY_YAML_KEYS_TO_REMOVE_FOR_HASH:  # pylint: disable=protected-access
+        dict_to_remove_from = yaml_config
+        found_key = True
+        for key in key_list[:-1]:
+            if (not isinstance(dict_to_remove_from, dict) or
+                    key not in dict_to_remove_from):
+                found_key = False
+                break
+            dict_to_remove_from = dict_to_remove_from[key]
+        if found_key and key_list[-1] in dict_to_remove_from:
+            dict_to_remove_from.pop(key_list[-1])
+
+    # What upstream feeds config_hash, in order; a file's digest goes to
+    # feed[slot] for the file at the same index of files and slots.
+    feed: List[bytes] = []
+    files: List[str] = []
+    slots: List[int] = []
+
+    def hash_of_file(path: str) -> None:
+        slots.append(len(feed))
+        feed.append(b'')
+        files.append(path)
+
+    yaml_hash = hashlib.sha256(
+        yaml_utils.dump_yaml_str(yaml_config).encode('utf-8'))
+    feed.append(yaml_hash.digest())
+
+    file_mounts = yaml_config.get('file_mounts', {})
+    # Remove the file mounts added by the newline.
+    if '' in file_mounts:
+        assert file_mounts[''] == '', file_mounts['']
+        file_mounts.pop('')
+
+    # Upstream raises an error of the walk (a key that is not a string, say)
+    # only after hashing the files before it, which may raise first.
+    pending: Optional[Exception] = None
+    try:
+        for dst, src in sorted(file_mounts.items()):
+            if src == tmp_yaml_path:
+                # Skip the yaml file itself. We have already hashed a
+                # modified version of it. The file may include fields we
+                # don't want to hash.
+                continue
+
+            expanded_src = os.path.expanduser(src)
+            feed.append(dst.encode('utf-8') + b'\0')
+
+            # If the file mount source is a symlink, this should be true.
+            # In that case we hash the contents of the symlink destination.
+            if os.path.isfile(expanded_src):
+                feed.append('file'.encode('utf-8'))
+                if os.path.basename(expanded_src) not in skip_hash:
+                    hash_of_file(expanded_src)
+
+            # This can also be a symlink to a directory. os.walk will treat
+            # it as a normal directory and list the contents of the symlink
+            # destination.
+            elif os.path.isdir(expanded_src):
+                feed.append('dir'.encode('utf-8'))
+
+                # Aside from expanded_src, os.walk will list symlinks to
+                # directories but will not recurse into them.
+                for (dirpath, dirnames, filenames) in os.walk(expanded_src):
+                    feed.append(dirpath.encode('utf-8') + b'\0')
+
+                    # Note: inplace sort will also affect the traversal
+                    # order of os.walk. We need it so that the os.walk order
+                    # is deterministic.
+                    dirnames.sort()
+                    for dirname in dirnames:
+                        feed.append(dirname.encode('utf-8') + b'\0')
+                    feed.append(b'\0')
+
+                    filenames.sort()
+                    # os.path.join(dirpath, filename), for a name os.walk
+                    # gives (no '/'), is this prefix and the name.
+                    prefix = os.path.join(dirpath, '')
+                    for filename in filenames:
+                        feed.append(filename.encode('utf-8') + b'\0')
+                        if filename not in skip_hash:
+                            hash_of_file(prefix + filename)
+                    feed.append(b'\0')
+
+            else:
+                backend_utils.logger.debug(
+                    f'Unexpected file_mount that is not a file or dir: '
+                    f'{src}')
+
+            feed.append(b'\0\0')
+
+    except Exception as error:  # pylint: disable=broad-except
+        pending = error
+
+    for slot, digest in zip(slots, rust_fallback._file_digests(files, 'sha256')):  # pylint: disable=protected-access
+        feed[slot] = digest
+    if pending is not None:
+        raise pending
+    # Fed at once or piece by piece, a hash digests the same bytes.
+    return hashlib.sha256(b''.join(feed)).hexdigest()
+
+
+def replacement(installed: Callable[..., Any]) -> Callable[..., Any]:
+    """deterministic_cluster_yaml_hash, wrapped as upstream wraps its own:
+    a SkyPilot timeline event of the same name."""
+    # pylint: disable=import-outside-toplevel
+    from sky.utils import timeline
+    inner = inspect.unwrap(installed)
+    return timeline.event(f'{inner.__module__}.{inner.__qualname__}')(
+        deterministic_cluster_yaml_hash)
