@@ -14,7 +14,7 @@ STAMP   = $(VENV)/.deps-stamp
 # fixed in Go 1.27); seen here once on a busy machine.
 FUZZTIME ?= 20000x
 
-.PHONY: all demo install test test-go test-py fuzz-short fuzz stress bench wheel lint clean
+.PHONY: all demo install test test-go test-py fuzz-short fuzz stress bench lint clean
 
 all: demo
 
@@ -35,7 +35,7 @@ demo: install
 	$(PY) -m sky_fallback info
 	$(PY) -m sky_fallback bench --quick
 
-test: lint test-go fuzz-short test-py wheel-check wheel-matrix
+test: lint lint-workflows test-go fuzz-short test-py
 
 lint:
 	@test -z "$$(gofmt -l skyrs tests_go)" || { gofmt -l skyrs tests_go; exit 1; }
@@ -88,27 +88,23 @@ bench: install
 	$(PIP) install --quiet "matplotlib>=3.5"
 	$(PY) -m sky_fallback bench --write
 
-wheel: $(STAMP)
-	rm -rf dist
-	SKY_RS_REQUIRE_NATIVE=1 $(PY) -m build --wheel --no-isolation --outdir dist
-
 clean:
-	rm -rf _build build dist *.egg-info sky_rs/_sky_rs*.so
+	rm -rf _build build dist wheelhouse *.egg-info sky_rs/_sky_rs*.so
 
-# Release wheels, as .github/workflows/wheels.yml builds them: from the sdist,
-# auditwheel-checked, installed into a clean virtualenv outside the tree and
-# tested there; then the pure-Python paths (Go hidden, SKY_RS_PURE_PYTHON=1);
-# the workflows linted first. See scripts/check_wheel.sh.
-WHEEL_PYTHONS ?= $(foreach v,3.9 3.10 3.11 3.12 3.13,$(lastword $(wildcard $(HOME)/.pyenv/versions/$(v).*/bin/python)))
+# The release artifacts in wheelhouse/ (needs root): the sdist, a pure-Python
+# wheel, and abi3 manylinux2014 wheels for x86_64 and aarch64 built in Debian
+# 11 root filesystems (cached in ~/.cache/sky_rs/roots) with zig as cgo's C
+# compiler; then each installed and tested in Debian roots of its CPU, CPython
+# 3.9 to 3.15 (aarch64 under qemu-user). .github/workflows/wheels.yml runs the
+# same two targets. See scripts/wheels.sh and docs/INSTALL.md.
+.PHONY: wheels wheels-check lint-workflows
 
-.PHONY: wheel-check wheel-matrix lint-workflows
+wheels: $(STAMP)
+	scripts/wheels.sh build
 
-wheel-check: $(STAMP)
-	scripts/check_wheel.sh all
+wheels-check: $(STAMP)
+	scripts/wheels.sh check
 
-# One release wheel per CPython in WHEEL_PYTHONS, each installed and smoke-tested.
-wheel-matrix: $(STAMP)
-	scripts/check_wheel.sh smoke $(WHEEL_PYTHONS)
-
+# The workflows (actionlint, shellcheck) and the cibuildwheel configuration.
 lint-workflows: $(STAMP)
-	scripts/check_wheel.sh lint
+	scripts/wheels.sh lint

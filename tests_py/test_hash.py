@@ -20,6 +20,7 @@ import time
 import pytest
 
 from tests_py.support import assert_same
+from tests_py.support import hashlib_error
 from tests_py.support import normalise
 from tests_py.support import outcome
 
@@ -129,7 +130,7 @@ def test_hash_file_bad_algorithm(backend, upstream, tmp_path):
     path = write(tmp_path, 'file', b'x')
     got = outcome(backend.hash_file, path, 'nope')
     want = outcome(upstream.hash_file, path, 'nope')
-    assert want == ('raises', ValueError, 'unsupported hash type nope')
+    assert want == ('raises', ValueError, hashlib_error('nope'))
     assert_same(backend, got, want, may_decline=True)
 
 
