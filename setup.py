@@ -11,8 +11,9 @@ manylinux and macOS wheels need.
 
 The extension is built against the stable ABI (``Py_LIMITED_API`` for
 CPython 3.9, PEP 384): one ``_sky_rs.abi3.so`` and one ``cp39-abi3`` wheel per
-platform serve CPython 3.9 and every later version. Free-threaded CPython has
-no stable ABI yet; there the extension is built for that one interpreter.
+platform serve CPython 3.9 and every later version. On a free-threaded
+CPython (whose stable ABI, abi3t, is another) the extension is built for that
+one interpreter.
 It is built for the CPU of the interpreter that builds it (a Python running
 under emulation gets its own CPU's extension); ``CC`` chooses the C compiler,
 as for any cgo build.

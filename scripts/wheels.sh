@@ -22,7 +22,7 @@
 # --plat manylinux2014_<cpu> --only-plat` checks the symbols and sets the tag,
 # and abi3audit checks that the extension uses only the 3.9 stable ABI.
 #
-# Needs root (debootstrap, chroot) and the project's .venv (`make install`'s).
+# Needs root (debootstrap, chroot) and the project's .venv (the Makefile's).
 # Root filesystems are cached in ${SKY_RS_ROOTS:-~/.cache/sky_rs/roots}.
 set -euo pipefail
 
@@ -64,7 +64,7 @@ ABI_TAG="cp39-abi3"
 #           concurrency, gate, public API), and tests_py/oracle.py: 658 calls
 #           compared with SkyPilot's answers recorded on this machine
 # Debian ships no CPython 3.10 or 3.12; the abi3 wheel they would install is
-# the one checked here on 3.9 and 3.11.
+# the one checked here from 3.9 to 3.15.
 CHECKS=(
 	"x86_64 bullseye-amd64 python3.9 full"
 	"x86_64 bookworm-amd64 python3.11 subset"
