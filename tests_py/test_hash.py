@@ -294,7 +294,9 @@ def test_interrupted_calls_leave_no_file_open(native, tmp_path, monkeypatch,
                                               after):
     # KeyboardInterrupt may come right after any call into Go returned (that
     # is when Python runs signal handlers), before its result is kept.
-    big = sparse(tmp_path, 'big', 150 * 2**20)
+    # Several 0.1 s steps even where sha256 runs at 2 GB/s (SHA extensions):
+    # 150 MiB could be hashed in the first call, and no step would follow.
+    big = sparse(tmp_path, 'big', 2**30)
     paths = [write(tmp_path, f'f{i}', b'x' * i) for i in range(10)] + [big]
     real_call = native._call  # pylint: disable=protected-access
 
