@@ -501,6 +501,8 @@ in_root_check() {
 	sed -n '/short test summary info/,$p' "$log"
 	if [ "$status" != 0 ]; then
 		tail -80 "$log"
+		printf '%s\t%s\t%s\t%s\tFAILED: %s\n' "$(uname -m)" "$version" "$root" "$native" \
+			"$(grep -E '^[0-9]+ (passed|failed)' "$log" | tail -1)" >"/sky/results/$id"
 		exit 1
 	fi
 	tests="$(grep -E '^[0-9]+ (passed|failed)' "$log" | tail -1 | sed 's/ in [0-9.]*s.*//; s/, [0-9]* \(deselected\|warnings\?\)//g') ($what)"
