@@ -1,50 +1,74 @@
-# sky_rs — every task a developer or CI runs. `make` builds, installs and
-# shows the backend and the speed-up table; `make test` runs every test.
+# sky_rs — every task a developer or CI runs.
+#
+#   make        the main job: .venv, the Go extension, the backend report and
+#               a short speed-up table (about 2 minutes on a fresh machine)
+#   make test   every test (about 8 minutes on 2 cores): Go vet, tests and
+#               fuzzing, the Python suite on both backends, the Go runtime on
+#               hostile hosts, the workflows linted
+#
 # Everything Python goes into a project-local virtualenv (.venv); Go tools
-# (gopy, goimports) come from go.mod.
+# (gopy, goimports) come from go.mod. Nothing is rebuilt when nothing changed:
+# the extension is rebuilt when a Go file, go.mod, setup.py or pyproject.toml
+# is newer than the last build.
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip
-STAMP   = $(VENV)/.deps-stamp
+# What the main job needs: the build requirements (pyproject.toml) and psutil.
+BUILD_STAMP = $(VENV)/.build-deps
+# What the tests and benchmarks need besides: SkyPilot itself is the oracle
+# of the differential tests and the baseline of the benchmarks.
+TEST_STAMP = $(VENV)/.test-deps
+INSTALL_STAMP = $(VENV)/.installed
+GO_SOURCES := $(shell find skyrs -name '*.go') go.mod go.sum
 # Executions per Go fuzz target in `make test`. A count, not a duration: with
 # a duration, go1.26's fuzz coordinator can fail a target with a bare
 # "context deadline exceeded" as the time runs out (go.dev/issue/75804,
 # fixed in Go 1.27); seen here once on a busy machine.
 FUZZTIME ?= 20000x
 
-.PHONY: all demo install test test-go test-py test-host fuzz-short fuzz stress bench wheel lint clean
+.PHONY: all demo install test test-go test-py test-host fuzz-short fuzz stress bench lint clean
 
 all: demo
 
-# A fresh virtualenv with the test and benchmark dependencies (SkyPilot itself
-# is the oracle for the differential tests and the baseline for benchmarks).
-$(STAMP): pyproject.toml
+$(BUILD_STAMP): pyproject.toml
+	@echo "==> $(VENV): a virtualenv with the build requirements"
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "pybindgen==0.22.1" "setuptools>=77" wheel build \
-		pytest "hypothesis>=6.100" "skypilot==0.14.1" psutil
+	$(PIP) install "pybindgen==0.22.1" "setuptools>=77" wheel psutil
+	touch $@
+
+$(TEST_STAMP): $(BUILD_STAMP)
+	@echo "==> $(VENV): the test requirements, SkyPilot among them (about a minute)"
+	$(PIP) install build pytest "hypothesis>=6.100" "skypilot==0.14.1"
 	touch $@
 
 # Editable install: build_ext runs gopy and puts the extension in sky_rs/.
-install: $(STAMP)
-	SKY_RS_REQUIRE_NATIVE=1 $(PIP) install --quiet --no-build-isolation -e .
+$(INSTALL_STAMP): $(BUILD_STAMP) $(GO_SOURCES) setup.py pyproject.toml
+	@echo "==> building the Go extension with gopy (the first build compiles gopy and the Go runtime: 1-2 minutes on 2 cores)"
+	SKY_RS_REQUIRE_NATIVE=1 $(PIP) install --no-build-isolation --no-deps -e .
+	touch $@
+
+install: $(INSTALL_STAMP)
 
 demo: install
+	@echo "==> which backend answers, and why"
 	$(PY) -m sky_fallback info
+	@echo "==> a quick speed-up table (make bench for the full one)"
 	$(PY) -m sky_fallback bench --quick
 
-test: lint test-go fuzz-short test-py test-host wheel-check wheel-matrix
+test: lint lint-workflows test-go fuzz-short test-py test-host
 
 lint:
 	@test -z "$$(gofmt -l skyrs tests_go)" || { gofmt -l skyrs tests_go; exit 1; }
 	go vet ./...
 
-test-go: $(STAMP)
+# Some Go tests compare with upstream SkyPilot, run by .venv's Python.
+test-go: $(TEST_STAMP)
 	go test -count=1 ./...
 
-# Every fuzz target for a few seconds: a crash found becomes a testdata case.
+# Every fuzz target for FUZZTIME: a crash found becomes a testdata case.
 fuzz-short:
 	@for t in $$(go test -list '^Fuzz' ./tests_go | grep '^Fuzz'); do \
 		echo "fuzz $$t ($(FUZZTIME))"; \
@@ -59,7 +83,7 @@ fuzz-short:
 # testdata/fuzz/, is the Go bug above, not a find. A crash found becomes a regression
 # case (Go: testdata/fuzz/; Hypothesis: an @example).
 FUZZ_LONG_TIME ?= 2m
-fuzz: install
+fuzz: install $(TEST_STAMP)
 	$(MAKE) fuzz-short FUZZTIME=$(FUZZ_LONG_TIME)
 	HYPOTHESIS_PROFILE=long SKY_RS_REQUIRE_NATIVE=1 $(PY) -m pytest -q \
 		tests_py/test_differential.py --hypothesis-show-statistics
@@ -69,53 +93,51 @@ fuzz: install
 # of each cheap function, 20,000 reads of a changing log, ... Each test's
 # figures go to $(FIGURES), one JSON object a line (docs/RELIABILITY.md).
 FIGURES ?= _build/reliability-figures.jsonl
-stress: install
+stress: install $(TEST_STAMP)
 	mkdir -p $(dir $(FIGURES)) && rm -f $(FIGURES)
 	SKY_RS_STRESS_SCALE=1 SKY_RS_FIGURES=$(abspath $(FIGURES)) SKY_RS_REQUIRE_NATIVE=1 \
 		$(PY) -m pytest -q tests_py/test_hostile.py tests_py/test_faults.py \
 		tests_py/test_concurrency.py tests_py/test_memory.py tests_py/test_fork.py
 
 # Both backends through the fixture, then the whole suite with the env gate off.
-test-py: install
+test-py: install $(TEST_STAMP)
+	@echo "==> the Python suite, both backends (about 3 minutes)"
 	SKY_RS_REQUIRE_NATIVE=1 $(PY) -m pytest -q tests_py
+	@echo "==> the Python suite again, SKYPILOT_USE_RUST=0 (about 3 minutes)"
 	SKYPILOT_USE_RUST=0 $(PY) -m pytest -q tests_py
 
 # The Go runtime as a guest on a hostile host (docs/RELIABILITY.md): each
 # case in a child process under a lowered limit or in a cgroup made for it
 # (cgroup v1, as root; skipped otherwise, with the reason). About a minute.
-test-host: install
+test-host: install $(TEST_STAMP)
+	@echo "==> the Go runtime on hostile hosts (about a minute)"
 	SKY_RS_REQUIRE_NATIVE=1 $(PY) -m pytest -q tests_host
 
 # Every function timed four ways (upstream SkyPilot, the Python reference, the
 # public API, sky_rs) on this machine: writes docs/BENCHMARKS.md and the
-# picture docs/benchmarks.png (matplotlib, installed here for it). About eight
-# minutes on two cores (issue #11's threads, busy thread, busy machine and
-# config-hash workloads included); see sky_fallback/_bench.py.
-bench: install
+# picture docs/benchmarks.png (matplotlib, installed here for it). About five
+# minutes on two cores; see sky_fallback/_bench.py.
+bench: install $(TEST_STAMP)
 	$(PIP) install --quiet "matplotlib>=3.5"
-	$(PY) -m sky_fallback bench --write
-
-wheel: $(STAMP)
-	rm -rf dist
-	SKY_RS_REQUIRE_NATIVE=1 $(PY) -m build --wheel --no-isolation --outdir dist
+	$(PY) -m sky_fallback bench --write --docs docs
 
 clean:
-	rm -rf _build build dist *.egg-info sky_rs/_sky_rs*.so
+	rm -rf _build build dist wheelhouse *.egg-info sky_rs/_sky_rs*.so $(INSTALL_STAMP)
 
-# Release wheels, as .github/workflows/wheels.yml builds them: from the sdist,
-# auditwheel-checked, installed into a clean virtualenv outside the tree and
-# tested there; then the pure-Python paths (Go hidden, SKY_RS_PURE_PYTHON=1);
-# the workflows linted first. See scripts/check_wheel.sh.
-WHEEL_PYTHONS ?= $(foreach v,3.9 3.10 3.11 3.12 3.13,$(lastword $(wildcard $(HOME)/.pyenv/versions/$(v).*/bin/python)))
+# The release artifacts in wheelhouse/ (needs root): the sdist, a pure-Python
+# wheel, and abi3 manylinux2014 wheels for x86_64 and aarch64 built in Debian
+# 11 root filesystems (cached in ~/.cache/sky_rs/roots) with zig as cgo's C
+# compiler; then each installed and tested in Debian roots of its CPU, CPython
+# 3.9 to 3.15 (aarch64 under qemu-user). .github/workflows/wheels.yml runs the
+# same two targets. See scripts/wheels.sh and docs/INSTALL.md.
+.PHONY: wheels wheels-check lint-workflows
 
-.PHONY: wheel-check wheel-matrix lint-workflows
+wheels: $(TEST_STAMP)
+	scripts/wheels.sh build
 
-wheel-check: $(STAMP)
-	scripts/check_wheel.sh all
+wheels-check: $(TEST_STAMP)
+	scripts/wheels.sh check
 
-# One release wheel per CPython in WHEEL_PYTHONS, each installed and smoke-tested.
-wheel-matrix: $(STAMP)
-	scripts/check_wheel.sh smoke $(WHEEL_PYTHONS)
-
-lint-workflows: $(STAMP)
-	scripts/check_wheel.sh lint
+# The workflows (actionlint, shellcheck) and the cibuildwheel configuration.
+lint-workflows: $(TEST_STAMP)
+	scripts/wheels.sh lint

@@ -11,6 +11,15 @@ is released in C, around the call into Go (see release_gil_in_go_wrappers).
 interpreter that loads the module (no ``libpython`` is linked), which is what
 manylinux and macOS wheels need.
 
+The extension is built against the stable ABI (``Py_LIMITED_API`` for
+CPython 3.9, PEP 384): one ``_sky_rs.abi3.so`` and one ``cp39-abi3`` wheel per
+platform serve CPython 3.9 and every later version. On a free-threaded
+CPython (whose stable ABI, abi3t, is another) the extension is built for that
+one interpreter.
+It is built for the CPU of the interpreter that builds it (a Python running
+under emulation gets its own CPU's extension); ``CC`` chooses the C compiler,
+as for any cgo build.
+
 gopy and goimports are pinned as tools in go.mod and built from it, so the
 only things a build machine needs are Go and the build requirements declared
 in pyproject.toml (pybindgen among them).
@@ -47,6 +56,49 @@ GO_PACKAGE = './skyrs/pyexport'
 # ARCHFLAGS (set by cibuildwheel and by macOS users) names the target CPU;
 # cgo then needs the matching GOARCH (it passes -arch itself).
 _DARWIN_GOARCH = {'x86_64': 'amd64', 'arm64': 'arm64'}
+# On Linux the CPU is the building interpreter's (sysconfig.get_platform()),
+# which need not be Go's own: a Python under qemu-user, a 32-bit Python.
+_LINUX_GOARCH = {
+    'x86_64': 'amd64',
+    'aarch64': 'arm64',
+    'i686': '386',
+    'armv7l': 'arm',
+    'ppc64le': 'ppc64le',
+    's390x': 's390x',
+    'riscv64': 'riscv64',
+    'loongarch64': 'loong64',
+}
+
+# The stable ABI: the oldest CPython served, as Py_LIMITED_API and wheel tag.
+LIMITED_API_HEX = '0x03090000'
+LIMITED_API_TAG = 'cp39'
+
+# The limited API lacks three names that the generated C code mentions:
+# pybindgen's `typedef PyAsyncMethods* cmpfunc;` (unused for functions) and
+# gopy's complex-number helpers (Py_complex, PyComplex_AsCComplex), given
+# here from stable-ABI calls. Force-included into every cgo compile, so it
+# declares only what it must and nothing for assembler files. gopy's callback
+# helper gopy_method_check (PyMethod_Check) stays undeclared: it is emitted
+# only if an export takes a Python callable, and would then be caught by
+# abi3audit in `make wheels`.
+LIMITED_API_SHIM = r"""
+#if defined(Py_LIMITED_API) && !defined(__ASSEMBLER__)
+struct _object;
+typedef struct _sky_rs_unused_async_methods PyAsyncMethods;
+typedef struct {
+    double real;
+    double imag;
+} Py_complex;
+double PyComplex_RealAsDouble(struct _object *op);
+double PyComplex_ImagAsDouble(struct _object *op);
+static inline Py_complex PyComplex_AsCComplex(struct _object *op) {
+    Py_complex c;
+    c.real = PyComplex_RealAsDouble(op);
+    c.imag = PyComplex_ImagAsDouble(op);
+    return c;
+}
+#endif
+"""
 
 
 def _flag(name: str) -> bool:
@@ -60,6 +112,21 @@ def native_required() -> bool:
 
 def pure_python_requested() -> bool:
     return _flag('SKY_RS_PURE_PYTHON')
+
+
+def limited_api() -> bool:
+    """Whether to build against the stable ABI (not on free-threaded builds)."""
+    return not sysconfig.get_config_var('Py_GIL_DISABLED')
+
+
+def _go_quote(arg: str) -> str:
+    """One argument of a cgo flags variable (Go splits them like a shell)."""
+    if not any(c.isspace() or c in '\'"' for c in arg):
+        return arg
+    for quote in ("'", '"'):
+        if quote not in arg:
+            return quote + arg + quote
+    raise NativeBuildError(f'cannot pass {arg!r} to cgo')
 
 
 def _glibc() -> bool:
@@ -209,10 +276,24 @@ class GopyBuildExt(build_ext):
         tools = os.path.join(work, 'bin')
         out = os.path.join(work, 'out')
         env = self._go_env(tools)
+        # gopy and goimports run here, whatever the extension's target.
+        tools_env = dict(env, CGO_ENABLED='0')
+        for name in ('GOOS', 'GOARCH'):
+            tools_env.pop(name, None)
         self._run([
             go, 'build', '-o', tools + os.sep, 'github.com/go-python/gopy',
             'golang.org/x/tools/cmd/goimports'
-        ], env)
+        ], tools_env)
+        if ext.py_limited_api:
+            shim = os.path.join(work, 'limited_api.h')
+            with open(shim, 'w', encoding='utf-8') as f:
+                f.write(LIMITED_API_SHIM)
+            # CPPFLAGS: gopy sets CGO_CFLAGS itself, for the interpreter.
+            env['CGO_CPPFLAGS'] = ' '.join([
+                env.get('CGO_CPPFLAGS', ''),
+                '-DPy_LIMITED_API=' + LIMITED_API_HEX, '-include',
+                _go_quote(shim)
+            ]).strip()
         self._run([
             os.path.join(tools, 'gopy'), 'gen', '-output=' + out,
             '-vm=' + sys.executable, '-dynamic-link=true', '-name=sky_rs',
@@ -255,6 +336,15 @@ class GopyBuildExt(build_ext):
             if not any(f.split('=')[0] == flag.split('=')[0] for f in goflags):
                 goflags.append(flag)
         env['GOFLAGS'] = ' '.join(goflags)
+        # gopy puts the interpreter's LDSHARED flags into a #cgo LDFLAGS
+        # line; Debian's and Ubuntu's carry -fwrapv, which cgo refuses there.
+        allow = env.get('CGO_LDFLAGS_ALLOW')
+        env['CGO_LDFLAGS_ALLOW'] = (f'(?:{allow})|-fwrapv' if allow else
+                                    '-fwrapv')
+        if sys.platform == 'linux' and 'GOARCH' not in env:
+            machine = sysconfig.get_platform().rpartition('-')[2]
+            if machine in _LINUX_GOARCH:
+                env['GOARCH'] = _LINUX_GOARCH[machine]
         if sys.platform == 'darwin' and 'GOARCH' not in env:
             archs = [
                 a for a in shlex.split(env.get('ARCHFLAGS', ''))
@@ -291,14 +381,20 @@ class BdistWheel(bdist_wheel):
 
 
 ext_modules = []
+options = {}
 if pure_python_requested():
     if native_required():
         sys.exit('sky_rs: SKY_RS_PURE_PYTHON=1 contradicts a release build '
                  '(CIBUILDWHEEL=1 or SKY_RS_REQUIRE_NATIVE=1)')
 else:
-    ext_modules.append(Extension('sky_rs._sky_rs', sources=[]))
+    ext_modules.append(
+        Extension('sky_rs._sky_rs', sources=[],
+                  py_limited_api=limited_api()))
+    if limited_api():
+        options['bdist_wheel'] = {'py_limited_api': LIMITED_API_TAG}
 
 setup(ext_modules=ext_modules,
+      options=options,
       cmdclass={
           'build_ext': GopyBuildExt,
           'bdist_wheel': BdistWheel

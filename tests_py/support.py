@@ -6,6 +6,7 @@ that -0.0 and nan compare exactly), or the exception it raised as
 ``(type, str(e))``. Two backends agree when their outcomes are equal.
 """
 
+import hashlib
 import types
 from typing import Any, Callable, Tuple
 
@@ -49,6 +50,17 @@ def outcome(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Outcome:
     except Exception as error:  # pylint: disable=broad-except
         return ('raises', type(error), str(error))
     return ('returns', normalise(value))
+
+
+def hashlib_error(hash_alg: str) -> str:
+    """The message of hashlib.new's ValueError for an unknown algorithm on
+    this interpreter ("unsupported hash type X" up to CPython 3.14,
+    "unsupported hash algorithm X" from 3.15)."""
+    try:
+        hashlib.new(hash_alg)
+    except ValueError as error:
+        return str(error)
+    raise AssertionError(f'hashlib knows {hash_alg!r}')
 
 
 def declined(result: Outcome) -> bool:

@@ -181,7 +181,9 @@ def tail_while_writing(directory: str, mode: str, subject: str,
     sys.setswitchinterval(1e-5)
     writer = LogWriter(path, mode, per_generation)
     writer.start()
-    while not os.path.exists(path):
+    # Until the writer has written: on a loaded machine the reads could all
+    # be done before its thread first runs, and nothing would change under them.
+    while not writer.lines:
         time.sleep(0.001)
     function = reliability.subject_function(subject, 'read_last_n_lines')
     problems, kinds = [], {}
