@@ -1,13 +1,26 @@
-# sky_rs — every task a developer or CI runs. `make` builds, installs and
-# shows the backend and the speed-up table; `make test` runs every test.
+# sky_rs — every task a developer or CI runs.
+#
+#   make        the main job: .venv, the Go extension, the backend report and
+#               a short speed-up table (about 2 minutes on a fresh machine)
+#   make test   every test (about 8 minutes on 2 cores): Go vet, tests and
+#               fuzzing, the Python suite on both backends
+#
 # Everything Python goes into a project-local virtualenv (.venv); Go tools
-# (gopy, goimports) come from go.mod.
+# (gopy, goimports) come from go.mod. Nothing is rebuilt when nothing changed:
+# the extension is rebuilt when a Go file, go.mod, setup.py or pyproject.toml
+# is newer than the last build.
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip
-STAMP   = $(VENV)/.deps-stamp
+# What the main job needs: the build requirements (pyproject.toml) and psutil.
+BUILD_STAMP = $(VENV)/.build-deps
+# What the tests and benchmarks need besides: SkyPilot itself is the oracle
+# of the differential tests and the baseline of the benchmarks.
+TEST_STAMP = $(VENV)/.test-deps
+INSTALL_STAMP = $(VENV)/.installed
+GO_SOURCES := $(shell find skyrs -name '*.go') go.mod go.sum
 # Executions per Go fuzz target in `make test`. A count, not a duration: with
 # a duration, go1.26's fuzz coordinator can fail a target with a bare
 # "context deadline exceeded" as the time runs out (go.dev/issue/75804,
@@ -18,33 +31,43 @@ FUZZTIME ?= 20000x
 
 all: demo
 
-# A fresh virtualenv with the test and benchmark dependencies (SkyPilot itself
-# is the oracle for the differential tests and the baseline for benchmarks).
-$(STAMP): pyproject.toml
+$(BUILD_STAMP): pyproject.toml
+	@echo "==> $(VENV): a virtualenv with the build requirements"
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "pybindgen==0.22.1" "setuptools>=77" wheel build \
-		pytest "hypothesis>=6.100" "skypilot==0.14.1" psutil
+	$(PIP) install "pybindgen==0.22.1" "setuptools>=77" wheel psutil
+	touch $@
+
+$(TEST_STAMP): $(BUILD_STAMP)
+	@echo "==> $(VENV): the test requirements, SkyPilot among them (about a minute)"
+	$(PIP) install build pytest "hypothesis>=6.100" "skypilot==0.14.1"
 	touch $@
 
 # Editable install: build_ext runs gopy and puts the extension in sky_rs/.
-install: $(STAMP)
-	SKY_RS_REQUIRE_NATIVE=1 $(PIP) install --quiet --no-build-isolation -e .
+$(INSTALL_STAMP): $(BUILD_STAMP) $(GO_SOURCES) setup.py pyproject.toml
+	@echo "==> building the Go extension with gopy (the first build compiles gopy and the Go runtime: 1-2 minutes on 2 cores)"
+	SKY_RS_REQUIRE_NATIVE=1 $(PIP) install --no-build-isolation --no-deps -e .
+	touch $@
+
+install: $(INSTALL_STAMP)
 
 demo: install
+	@echo "==> which backend answers, and why"
 	$(PY) -m sky_fallback info
+	@echo "==> a quick speed-up table (make bench for the full one)"
 	$(PY) -m sky_fallback bench --quick
 
-test: lint test-go fuzz-short test-py wheel-check wheel-matrix
+test: lint test-go fuzz-short test-py
 
 lint:
 	@test -z "$$(gofmt -l skyrs tests_go)" || { gofmt -l skyrs tests_go; exit 1; }
 	go vet ./...
 
-test-go: $(STAMP)
+# Some Go tests compare with upstream SkyPilot, run by .venv's Python.
+test-go: $(TEST_STAMP)
 	go test -count=1 ./...
 
-# Every fuzz target for a few seconds: a crash found becomes a testdata case.
+# Every fuzz target for FUZZTIME: a crash found becomes a testdata case.
 fuzz-short:
 	@for t in $$(go test -list '^Fuzz' ./tests_go | grep '^Fuzz'); do \
 		echo "fuzz $$t ($(FUZZTIME))"; \
@@ -59,7 +82,7 @@ fuzz-short:
 # testdata/fuzz/, is the Go bug above, not a find. A crash found becomes a regression
 # case (Go: testdata/fuzz/; Hypothesis: an @example).
 FUZZ_LONG_TIME ?= 2m
-fuzz: install
+fuzz: install $(TEST_STAMP)
 	$(MAKE) fuzz-short FUZZTIME=$(FUZZ_LONG_TIME)
 	HYPOTHESIS_PROFILE=long SKY_RS_REQUIRE_NATIVE=1 $(PY) -m pytest -q \
 		tests_py/test_differential.py --hypothesis-show-statistics
@@ -69,31 +92,33 @@ fuzz: install
 # of each cheap function, 20,000 reads of a changing log, ... Each test's
 # figures go to $(FIGURES), one JSON object a line (docs/RELIABILITY.md).
 FIGURES ?= _build/reliability-figures.jsonl
-stress: install
+stress: install $(TEST_STAMP)
 	mkdir -p $(dir $(FIGURES)) && rm -f $(FIGURES)
 	SKY_RS_STRESS_SCALE=1 SKY_RS_FIGURES=$(abspath $(FIGURES)) SKY_RS_REQUIRE_NATIVE=1 \
 		$(PY) -m pytest -q tests_py/test_hostile.py tests_py/test_faults.py \
 		tests_py/test_concurrency.py tests_py/test_memory.py tests_py/test_fork.py
 
 # Both backends through the fixture, then the whole suite with the env gate off.
-test-py: install
+test-py: install $(TEST_STAMP)
+	@echo "==> the Python suite, both backends (about 3 minutes)"
 	SKY_RS_REQUIRE_NATIVE=1 $(PY) -m pytest -q tests_py
+	@echo "==> the Python suite again, SKYPILOT_USE_RUST=0 (about 3 minutes)"
 	SKYPILOT_USE_RUST=0 $(PY) -m pytest -q tests_py
 
 # Every function timed four ways (upstream SkyPilot, the Python reference, the
 # public API, sky_rs) on this machine: writes docs/BENCHMARKS.md and the
 # picture docs/benchmarks.png (matplotlib, installed here for it). About five
 # minutes on two cores; see sky_fallback/_bench.py.
-bench: install
+bench: install $(TEST_STAMP)
 	$(PIP) install --quiet "matplotlib>=3.5"
-	$(PY) -m sky_fallback bench --write
+	$(PY) -m sky_fallback bench --write --docs docs
 
-wheel: $(STAMP)
+wheel: $(TEST_STAMP)
 	rm -rf dist
 	SKY_RS_REQUIRE_NATIVE=1 $(PY) -m build --wheel --no-isolation --outdir dist
 
 clean:
-	rm -rf _build build dist *.egg-info sky_rs/_sky_rs*.so
+	rm -rf _build build dist *.egg-info sky_rs/_sky_rs*.so $(INSTALL_STAMP)
 
 # Release wheels, as .github/workflows/wheels.yml builds them: from the sdist,
 # auditwheel-checked, installed into a clean virtualenv outside the tree and
@@ -103,12 +128,12 @@ WHEEL_PYTHONS ?= $(foreach v,3.9 3.10 3.11 3.12 3.13,$(lastword $(wildcard $(HOM
 
 .PHONY: wheel-check wheel-matrix lint-workflows
 
-wheel-check: $(STAMP)
+wheel-check: $(TEST_STAMP)
 	scripts/check_wheel.sh all
 
 # One release wheel per CPython in WHEEL_PYTHONS, each installed and smoke-tested.
-wheel-matrix: $(STAMP)
+wheel-matrix: $(TEST_STAMP)
 	scripts/check_wheel.sh smoke $(WHEEL_PYTHONS)
 
-lint-workflows: $(STAMP)
+lint-workflows: $(TEST_STAMP)
 	scripts/check_wheel.sh lint
