@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import sys
 from typing import List, Optional
 
@@ -45,5 +46,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def run_main(argv: Optional[List[str]] = None) -> int:
+    """main(), quiet when the reader of standard output goes away early
+    (``python -m sky_fallback info | head -3``), as command-line tools are."""
+    try:
+        status = main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The rest of the output has nowhere to go, and the flush at exit
+        # would fail again: point stdout at /dev/null (as the Python
+        # documentation of SIGPIPE recommends).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return status
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_main())

@@ -220,6 +220,29 @@ def _accepts_every_call(original: Callable[..., Any],
     return None
 
 
+def _import_skypilot(module_name: str) -> Any:
+    """SkyPilot's module ``module_name``; a missing SkyPilot is named as such."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if _skypilot_installed():
+            raise  # SkyPilot is there, but something it needs is not
+        raise ModuleNotFoundError(
+            f'patch_skypilot() patches SkyPilot, which is not installed for '
+            f'{sys.executable}: install it with `pip install skypilot` '
+            f'(sky_fallback is verified against SkyPilot '
+            f'{VERIFIED_SKYPILOT}). sky_fallback.rust_fallback works without '
+            'it.',
+            name='sky') from error
+
+
+def _skypilot_installed() -> bool:
+    try:
+        return importlib.util.find_spec('sky') is not None
+    except (ImportError, ValueError):  # sys.modules['sky'] is None
+        return False
+
+
 def _skypilot_version() -> Optional[str]:
     sky = sys.modules.get('sky')
     return getattr(sky, '__version__', None)
@@ -253,7 +276,7 @@ def patch_skypilot(functions: Optional[Iterable[str]] = None,
         raise ValueError(f'cannot patch {unknown}: patch_skypilot() knows '
                          f'{sorted(_MODULE_OF)}')
     modules = {
-        module_name: importlib.import_module(module_name)
+        module_name: _import_skypilot(module_name)
         for module_name in sorted({_MODULE_OF[name] for name in names})
     }
     version = _skypilot_version()
@@ -344,4 +367,4 @@ def skypilot_original(name: str) -> Callable[..., Any]:
     original = _originals.get(name)
     if original is not None:
         return original
-    return getattr(importlib.import_module(_MODULE_OF[name]), name)
+    return getattr(_import_skypilot(_MODULE_OF[name]), name)

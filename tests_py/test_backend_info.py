@@ -98,3 +98,26 @@ def test_cli_rejects_unknown_arguments():
     with pytest.raises(subprocess.CalledProcessError) as error:
         run_cli('bogus')
     assert error.value.returncode == 2
+
+
+@pytest.mark.parametrize('args', [(), ('info', '--json'),
+                                  ('compare', '--no-upstream', 'base36_encode',
+                                   'ff')])
+def test_cli_is_quiet_when_the_reader_goes_away(args):
+    """`python -m sky_fallback info | head -1`: the reader closes the pipe
+    early; the command ends with status 1 and no traceback. The pipe here is
+    closed before the command writes at all, so every write meets it."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, '-m', 'sky_fallback', *args],
+                              stdout=write_end,
+                              stderr=subprocess.PIPE,
+                              text=True,
+                              timeout=120,
+                              check=False)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1, done.stderr
+    assert 'Traceback' not in done.stderr
+    assert 'BrokenPipeError' not in done.stderr

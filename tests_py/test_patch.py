@@ -574,3 +574,14 @@ def test_signature_check_matches_inspect():
     assert inspect.signature(
         patch._hash_file).parameters.keys() == (inspect.signature(
             ORIGINALS['hash_file']).parameters.keys())
+
+
+def test_patched_functions_do_not_read_through_skypilots_helpers(
+        unpatched, monkeypatch):
+    """What docs/MIGRATION.md says of mocks: a mock of SkyPilot's cgroup
+    helper steers SkyPilot's own get_cpu_count, not the patched one."""
+    monkeypatch.delenv('SKYPILOT_POD_CPU_CORE_LIMIT', raising=False)
+    monkeypatch.setattr(common_utils, '_get_cgroup_cpu_limit', lambda: 0.5)
+    assert ORIGINALS['get_cpu_count']() == 0  # the mock steers upstream
+    patch.patch_skypilot(['get_cpu_count'])
+    assert common_utils.get_cpu_count() == rust_fallback.get_cpu_count() >= 1

@@ -159,3 +159,17 @@ def test_loading_native_keeps_the_open_file_limit(native):
         rust_fallback.hash_file(__import__('sys').executable, 'md5')
         print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     """) == ['1000']
+
+
+def test_patch_skypilot_without_skypilot_says_so(monkeypatch):
+    """Without SkyPilot, patch_skypilot() names what is missing and how to
+    install it, instead of a bare "No module named 'sky'"."""
+    for name in [m for m in sys.modules if m == 'sky' or m.startswith('sky.')]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, 'sky', None)  # as if not installed
+    with pytest.raises(ImportError) as error:
+        sky_fallback.patch_skypilot()
+    assert error.value.name == 'sky'
+    assert 'SkyPilot' in str(error.value)
+    assert 'not installed' in str(error.value)
+    assert 'pip install skypilot' in str(error.value)
