@@ -23,6 +23,7 @@ import itertools
 import os
 import resource
 import stat
+import sys
 import time
 from typing import Dict, Iterable, List, Optional
 
@@ -71,6 +72,10 @@ class LoadDeferred(ImportError):
 # How long a deferred load waits before the next try: a failing load must
 # cost the calls meanwhile next to nothing.
 RETRY_SECONDS = 1.0
+
+# The thread switch interval while the extension loads: longer than any
+# import, so that no other Python thread runs until the runtime has started.
+_LOAD_SWITCH_INTERVAL = 10.0
 
 _FORKED = _ForkedExtension()
 _lib = None  # the loaded extension, _FORKED in a forked child, or None
@@ -133,8 +138,17 @@ def _start_extension():
     # Where the order of library constructors is not guaranteed (macOS),
     # this does it too.
     limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # The runtime starts on a thread of its own as the library loads, and
+    # the limit is raised for a moment there before it is put back. No other
+    # Python thread may run meanwhile: this one keeps the GIL from dlopen
+    # (no thread switch in the import's bytecode) until the runtime has
+    # started, which the first call waits for; NumHandles is one of gopy's
+    # own functions, which keep the GIL (the pyexport_ ones release it).
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(_LOAD_SWITCH_INTERVAL)
     try:
         from sky_rs import _sky_rs  # pylint: disable=import-outside-toplevel
+        _sky_rs.NumHandles()
     except ImportError as e:
         if extension_path() is None:
             raise ImportError(
@@ -143,8 +157,8 @@ def _start_extension():
                 'with `pip install --no-cache-dir --force-reinstall sky-rs`; '
                 'meanwhile sky_fallback answers every call in Python') from e
         raise
-    # The runtime starts on a thread of its own; the first call waits for it.
-    _sky_rs.pyexport_GoVersion()
+    finally:
+        sys.setswitchinterval(switch_interval)
     if resource.getrlimit(resource.RLIMIT_NOFILE) != limits:
         resource.setrlimit(resource.RLIMIT_NOFILE, limits)
     return _sky_rs
