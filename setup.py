@@ -141,6 +141,17 @@ class NativeBuildError(Exception):
     """The Go extension could not be built."""
 
 
+def write_build_info(package_dir: str, native_missing) -> None:
+    """Write sky_rs/_build_info.py beside the extension: why the build left
+    the extension out (None when it is there), for get_backend_info()."""
+    os.makedirs(package_dir, exist_ok=True)
+    with open(os.path.join(package_dir, '_build_info.py'), 'w',
+              encoding='utf-8') as f:
+        f.write('"""Written by setup.py as sky_rs was built."""\n\n'
+                '# Why the Go extension was left out of this build, or None.\n'
+                f'NATIVE_MISSING = {native_missing!r}\n')
+
+
 # gopy's wrapper of an exported function is Go code that releases the GIL
 # (PyEval_SaveThread) as its first statement and takes it back
 # (PyEval_RestoreThread) before it returns. But a thread runs Go code only
@@ -227,24 +238,33 @@ class GopyBuildExt(build_ext):
     def build_extension(self, ext):
         # An in-tree build directory may hold the extension of an earlier
         # build; it must not ship in place of this one.
-        stale = self.get_ext_fullpath(ext.name)
-        if os.path.exists(stale):
-            os.remove(stale)
+        target = self.get_ext_fullpath(ext.name)
+        if os.path.exists(target):
+            os.remove(target)
         try:
+            if pure_python_requested():
+                raise NativeBuildError('built as pure Python on purpose: '
+                                       'SKY_RS_PURE_PYTHON=1')
             self._build_with_gopy(ext)
         except NativeBuildError as e:
             if native_required():
                 raise
             self._not_built.append(ext)
             self.distribution.sky_rs_native_built = False
+            write_build_info(os.path.dirname(target), str(e))
+            if pure_python_requested():
+                sys.stderr.write('*** sky_rs: pure Python, as '
+                                 'SKY_RS_PURE_PYTHON=1 asks\n')
+                return
             sys.stderr.write(
                 '\n*** sky_rs: the Go extension was not built '
                 f'({e}).\n*** Installing pure Python: sky_fallback answers '
                 'every call. For the native backend install Go 1.26+ and '
-                'reinstall with\n***     pip install --no-cache-dir '
-                '--force-reinstall sky-rs\n\n')
+                'reinstall from the source,\n*** e.g. in a checkout: '
+                'pip install --no-cache-dir --force-reinstall .\n\n')
         else:
             self.distribution.sky_rs_native_built = True
+            write_build_info(os.path.dirname(target), None)
 
     def _build_with_gopy(self, ext):
         if sys.platform not in ('linux', 'darwin'):
@@ -380,18 +400,17 @@ class BdistWheel(bdist_wheel):
             self.root_is_pure = True
 
 
-ext_modules = []
+if pure_python_requested() and native_required():
+    sys.exit('sky_rs: SKY_RS_PURE_PYTHON=1 contradicts a release build '
+             '(CIBUILDWHEEL=1 or SKY_RS_REQUIRE_NATIVE=1)')
+# Also with SKY_RS_PURE_PYTHON=1: build_ext then leaves the extension out and
+# records why (write_build_info).
+ext_modules = [
+    Extension('sky_rs._sky_rs', sources=[], py_limited_api=limited_api())
+]
 options = {}
-if pure_python_requested():
-    if native_required():
-        sys.exit('sky_rs: SKY_RS_PURE_PYTHON=1 contradicts a release build '
-                 '(CIBUILDWHEEL=1 or SKY_RS_REQUIRE_NATIVE=1)')
-else:
-    ext_modules.append(
-        Extension('sky_rs._sky_rs', sources=[],
-                  py_limited_api=limited_api()))
-    if limited_api():
-        options['bdist_wheel'] = {'py_limited_api': LIMITED_API_TAG}
+if limited_api():
+    options['bdist_wheel'] = {'py_limited_api': LIMITED_API_TAG}
 
 setup(ext_modules=ext_modules,
       options=options,

@@ -531,6 +531,7 @@ info = r.get_backend_info()
 print("pure wheel, backend:", info["backend"], "|", info["reason"])
 assert not r.is_rust_available() and info["backend"] == "python"
 assert sky_rs.extension_path() is None
+assert "SKY_RS_PURE_PYTHON=1" in info["reason"], info["reason"]
 assert r.base36_encode("ff") == "73"
 ')
 	for var in SKY_RS_REQUIRE_NATIVE CIBUILDWHEEL; do
@@ -555,7 +556,9 @@ assert r.base36_encode("ff") == "73"
 	(cd / && "$venv/bin/python" -c '
 from sky_fallback import rust_fallback as r
 assert not r.is_rust_available()
-print("sdist, no Go: installed as pure Python, backend", r.get_backend_info()["backend"])
+info = r.get_backend_info()
+assert "no Go toolchain on PATH" in info["reason"], info["reason"]
+print("sdist, no Go: installed as pure Python, backend", info["backend"], "|", info["reason"])
 ')
 }
 

@@ -151,17 +151,34 @@ def _start_extension():
         _sky_rs.NumHandles()
     except ImportError as e:
         if extension_path() is None:
-            raise ImportError(
-                'sky_rs was installed without its Go extension (no Go '
-                'toolchain at build time?): install Go 1.26+ and reinstall '
-                'with `pip install --no-cache-dir --force-reinstall sky-rs`; '
-                'meanwhile sky_fallback answers every call in Python') from e
+            raise ImportError(_why_no_extension()) from e
         raise
     finally:
         sys.setswitchinterval(switch_interval)
     if resource.getrlimit(resource.RLIMIT_NOFILE) != limits:
         resource.setrlimit(resource.RLIMIT_NOFILE, limits)
     return _sky_rs
+
+
+def _why_no_extension() -> str:
+    """Why there is no extension beside this file, as a user can act on it."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    checkout = os.path.dirname(package)
+    if os.path.isdir(os.path.join(checkout, 'skyrs', 'pyexport')):
+        return (f'sky_rs is imported from the source checkout {checkout}, '
+                'which has no built extension: run `make install` there, or '
+                'run Python from another directory to use an installed '
+                'sky_rs; meanwhile sky_fallback answers every call in Python')
+    try:
+        from sky_rs import _build_info  # pylint: disable=import-outside-toplevel
+        missing = _build_info.NATIVE_MISSING
+    except ImportError:
+        missing = 'the build recorded no reason'
+    return (f'sky_rs was installed without its Go extension ({missing}); '
+            'for the native backend install Go 1.26+ and reinstall from the '
+            'source (`pip install --no-cache-dir --force-reinstall .` in a '
+            'checkout, or the sdist), or install a wheel for this platform; '
+            'meanwhile sky_fallback answers every call in Python')
 
 
 def _is_transient(error: BaseException) -> bool:

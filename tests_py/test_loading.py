@@ -192,3 +192,37 @@ def test_gate_off_reports_without_loading(fake_sky_rs, monkeypatch):
     assert not rust_fallback.is_rust_available()
     assert set(rust_fallback.routes().values()) == {'python'}
     assert fake.loads == 0
+
+
+def test_missing_extension_in_a_source_checkout_says_so(tmp_path,
+                                                        monkeypatch):
+    """Python started in a checkout imports its sky_rs/, not the installed
+    one: the reason says that, not that Go was missing at build time."""
+    checkout = tmp_path / 'checkout'
+    (checkout / 'skyrs' / 'pyexport').mkdir(parents=True)
+    monkeypatch.setattr(sky_rs, '__file__',
+                        str(checkout / 'sky_rs' / '__init__.py'))
+    reason = sky_rs._why_no_extension()  # pylint: disable=protected-access
+    assert f'source checkout {checkout}' in reason
+    assert 'make install' in reason
+    assert 'build' not in reason.split(':')[0]
+
+
+@pytest.mark.parametrize('recorded', [
+    'no Go toolchain on PATH',
+    'built as pure Python on purpose: SKY_RS_PURE_PYTHON=1',
+])
+def test_missing_extension_names_what_the_build_recorded(
+        tmp_path, monkeypatch, recorded):
+    monkeypatch.setattr(sky_rs, '__file__',
+                        str(tmp_path / 'site' / 'sky_rs' / '__init__.py'))
+    monkeypatch.setattr(sky_rs,
+                        '_build_info',
+                        types.SimpleNamespace(NATIVE_MISSING=recorded),
+                        raising=False)
+    reason = sky_rs._why_no_extension()  # pylint: disable=protected-access
+    assert f'({recorded})' in reason
+    assert 'toolchain at build time?' not in reason
+    # No package index serves sky-rs: the hint names the source.
+    assert 'reinstall sky-rs' not in reason
+    assert 'from the source' in reason
