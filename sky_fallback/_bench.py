@@ -514,17 +514,54 @@ def run_case(case: Case, sample_seconds: float,
 
 
 def _progress_line(result: Result) -> str:
-    parts = [f'{result.case.function}({result.case.workload})']
-    for variant in VARIANTS:
-        value = result.per_call.get(variant)
-        if value is not None:
-            parts.append(f'{variant} {_fmt_time(value)}')
-    ratio = result.ratio('api')
-    if ratio:
-        parts.append(f'api {ratio:.2f}x')
+    line = f'bench: {result.case.function} ({result.case.workload})'
     if any(ok is False for ok in result.equal.values()):
-        parts.append('NOT EQUAL')
-    return '  '.join(parts)
+        line += ': NOT EQUAL to the baseline'
+    return line
+
+
+def summary_table(results: List[Result], load: Optional[Dict[str, Any]],
+                  info: Dict[str, Any]) -> str:
+    """The run as an aligned table for the terminal: function, workload,
+    baseline time, the public API's time, and the speed-up (baseline / API).
+    The baseline is upstream SkyPilot, or, where it is not installed, the
+    Python reference (upstream's code)."""
+    rows = [(r.case.function, r.case.workload,
+             r.per_call.get('upstream') or r.per_call.get('python'),
+             r.per_call.get('api'), '' if all(r.equal.values()) else
+             ' (NOT EQUAL)')
+            for r in results if r.case.table and r.per_call.get('api')]
+    if load is not None:
+        extra = [(r.case.function, f'busy machine: {r.case.workload}', r)
+                 for r in load['busy_machine']]
+        if load['config_hash'] is not None:
+            r = load['config_hash']
+            extra.append((r.case.function, r.case.workload, r))
+        rows += [(name, workload, r.per_call.get('upstream'),
+                  r.per_call.get('api'), '') for name, workload, r in extra]
+        rows += [(t['function'], f'{t["threads"]} threads: {t["workload"]}',
+                  t['upstream'], t['api'], '') for t in load['threads']]
+        rows += [(t['function'], f'beside a busy thread: {t["workload"]}',
+                  t['upstream'], t['api'], '') for t in load['busy_thread']]
+    rows = [row for row in rows if row[2] and row[3]]
+    baseline = (f'SkyPilot {info["skypilot"]}' if info.get('skypilot') else
+                'reference')
+    header = ('function', 'workload', baseline, 'sky_rs API', 'speed-up')
+    lines = [(name, workload, _fmt_time(base), _fmt_time(api),
+              f'{base / api:.2f}×{flag}')
+             for name, workload, base, api, flag in rows]
+    widths = [max(len(line[i]) for line in [header] + lines)
+              for i in range(len(header))]
+    text = []
+    for line in [header] + lines:
+        left = [line[i].ljust(widths[i]) for i in (0, 1)]
+        right = [line[i].rjust(widths[i]) for i in (2, 3)]
+        text.append('  '.join(left + right + [line[4]]).rstrip())
+    text.insert(1, '  '.join('-' * w for w in widths))
+    if not info.get('skypilot'):
+        text.append('The baseline is sky_fallback\'s reference, upstream\'s '
+                    'code (SkyPilot is not installed here).')
+    return '\n'.join(text)
 
 
 def _fmt_time(seconds: Optional[float]) -> str:
@@ -1373,19 +1410,23 @@ def add_parser(subcommands: Any) -> None:
     bench = subcommands.add_parser(
         'bench',
         help='time every function: upstream, python, api, sky_rs',
-        description=__doc__.split('\n\n', 1)[0])
+        description='Time every function four ways on this machine '
+        '(upstream SkyPilot, the Python reference, the public API, sky_rs '
+        'itself), interleaved, and print the speed-up of the public API '
+        'over upstream.')
     bench.add_argument('--quick',
                        action='store_true',
                        help='smaller files, fewer rounds, no picture '
                        '(under a minute)')
     bench.add_argument('--write',
                        action='store_true',
-                       help='write docs/BENCHMARKS.md and docs/benchmarks.png')
+                       help='write BENCHMARKS.md and benchmarks.png into the '
+                       'directory --docs names')
     bench.add_argument('--docs',
-                       default=os.path.join(
-                           os.path.dirname(os.path.dirname(
-                               os.path.abspath(__file__))), 'docs'),
-                       help='where --write writes (default: %(default)s)')
+                       default=None,
+                       help='where --write writes (default: the docs/ '
+                       'directory of the source checkout this runs from; '
+                       'required otherwise)')
     bench.add_argument('--sample-ms',
                        type=float,
                        default=None,
@@ -1406,7 +1447,25 @@ def add_parser(subcommands: Any) -> None:
                        'directory, removed afterwards)')
 
 
+def checkout_docs() -> Optional[str]:
+    """The docs/ directory of the source checkout sky_fallback runs from,
+    or None when it runs installed (never site-packages/docs)."""
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    docs = os.path.join(checkout, 'docs')
+    if os.path.isfile(os.path.join(docs, 'BENCHMARKS.md')) and os.path.isdir(
+            os.path.join(checkout, 'skyrs')):
+        return docs
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.write and args.docs is None:
+        args.docs = checkout_docs()
+        if args.docs is None:
+            print('python -m sky_fallback bench: error: --write needs --docs '
+                  'DIR: sky_fallback runs installed, not from a checkout',
+                  file=sys.stderr)
+            return 2
     started = time.perf_counter()
     sample_seconds = (args.sample_ms or (5 if args.quick else 10)) / 1e3
     native = _native()
@@ -1430,7 +1489,7 @@ def run(args: argparse.Namespace) -> int:
         upstream_modules = (None, None)
     workdir = args.workdir or tempfile.mkdtemp(prefix='sky_rs_bench_')
     os.makedirs(workdir, exist_ok=True)
-    log = lambda line: print(line, flush=True)
+    log = lambda line: print(line, file=sys.stderr, flush=True)
     log(f'bench: fixtures in {workdir} ...')
     fx = Fixtures(workdir, args.quick)
     try:
@@ -1475,21 +1534,12 @@ def run(args: argparse.Namespace) -> int:
                    (' --write' if args.write else ''),
     }
     print()
-    for c in checks:
-        met = {True: 'met', False: 'MISSED', None: 'n/a'}[c['met']]
-        value = '-' if c['value'] is None else f'{c["value"]:.3f}'
-        print(f'{met:7s} {c["target"]}: {value} (goal {c["goal"]:g})')
+    print(summary_table(results, load, info))
     if dispatch is not None:
-        print(f'dispatch: {dispatch["dispatch"] * 1e6:.3f} µs per call')
-    if load is not None:
-        print(f'noise band: ±{load["noise"]["band"]:.1%}')
-        for t in load['threads']:
-            print(f'{t["threads"]:2d} threads: {t["function"]} '
-                  f'{t["workload"]}: api {t["ratio"]:.2f}x upstream')
-        for t in load['busy_thread']:
-            print(f'beside a busy thread: {t["function"]} {t["workload"]}: '
-                  f'api {t["ratio"]:.2f}x upstream')
-    print(f'bench: {duration:.0f} s')
+        print(f'Gate and dispatch: {dispatch["dispatch"] * 1e6:.3f} µs per '
+              'call.')
+    print(f'Took {duration:.0f} s. The goals, and every figure of a full '
+          'run: docs/BENCHMARKS.md (`make bench`).')
     if args.json:
         with open(args.json, 'w', encoding='utf-8') as f:
             json.dump(

@@ -5,6 +5,10 @@ the same arguments, that results are compared with upstream's, that targets
 are judged as the issue states them, and that the report renders.
 """
 
+import argparse
+import subprocess
+import sys
+
 from sky_fallback import _bench
 from sky_fallback import _bench_load
 
@@ -199,3 +203,57 @@ def test_noise_band_takes_the_same_function_pairs():
     noise = _bench_load.noise_with({'band': 0.02, 'rows': [
         {'workload': 'w', 'ratio': 0.98, 'rounds': 3}]}, pairs)
     assert round(noise['band'], 2) == 0.2 and len(noise['rows']) == 2
+
+
+def test_summary_table_is_aligned_and_has_no_goals():
+    results = [
+        fake('read_last_n_lines', 'n=10, 1 MiB log', 6.3e-6, upstream=22.9e-6),
+        fake('hash_files', '10,000 small files, sha256', 0.047,
+             upstream=0.199),
+        fake('base36_encode', '32 hex digits', 0.96e-6, upstream=4.54e-6),
+    ]
+    for result in results:
+        result.equal = {'upstream': True, 'api': True}
+    text = _bench.summary_table(results, None, {'skypilot': '0.14.1'})
+    lines = text.splitlines()
+    header, rule, rows = lines[0], lines[1], lines[2:]
+    assert header.split()[:2] == ['function', 'workload']
+    assert 'SkyPilot 0.14.1' in header and 'speed-up' in header
+    # Every column starts where its header does.
+    for column in ('workload', 'sky_rs API', 'speed-up'):
+        at = header.index(column)
+        assert all(row[at - 2:at] == '  ' for row in rows), (column, text)
+    assert [row.split()[-1] for row in rows] == ['3.63×', '4.23×', '4.73×']
+    assert set(rule) <= {'-', ' '}
+    assert 'met' not in text.split() and 'MISSED' not in text
+
+
+def test_summary_table_names_the_reference_as_baseline_without_skypilot():
+    result = fake('base36_encode', '32 hex digits', 1e-6, upstream=None)
+    result.equal = {'python': True, 'api': True}
+    text = _bench.summary_table([result], None, {'skypilot': None})
+    assert text.splitlines()[0].split()[2] == 'reference'
+    assert 'SkyPilot is not installed' in text
+
+
+def test_write_outside_a_checkout_needs_docs(monkeypatch, tmp_path, capsys):
+    """Installed from a wheel, `bench --write` must not write into
+    site-packages/docs: it asks for --docs."""
+    site = tmp_path / 'site-packages'
+    (site / 'docs').mkdir(parents=True)
+    (site / 'docs' / 'BENCHMARKS.md').write_text('')
+    monkeypatch.setattr(_bench, '__file__',
+                        str(site / 'sky_fallback' / '_bench.py'))
+    assert _bench.checkout_docs() is None
+    args = argparse.Namespace(write=True, docs=None)
+    assert _bench.run(args) == 2
+    assert '--write needs --docs' in capsys.readouterr().err
+    assert (site / 'docs' / 'BENCHMARKS.md').read_text() == ''
+
+
+def test_help_is_plain_text():
+    done = subprocess.run(
+        [sys.executable, '-m', 'sky_fallback', 'bench', '--help'],
+        capture_output=True, text=True, timeout=60, check=True)
+    assert '``' not in done.stdout
+    assert 'default: /' not in done.stdout  # no machine's path as default
