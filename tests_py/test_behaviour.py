@@ -758,18 +758,38 @@ def test_get_max_workers_unreadable_source(backend, upstream, tmp_path):
     assert got[:2] == ('raises', PermissionError)
 
 
+class _Records(logging.Handler):
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
 def test_get_max_workers_low_limit_warns_once(backend, fd_soft_limit,
-                                              monkeypatch, caplog):
+                                              monkeypatch):
     fd_soft_limit(512)
     # One flag for both backends: the process warns once whichever answers.
     monkeypatch.setattr(_reference, '_fd_limit_warning_shown', False)
-    with caplog.at_level(logging.WARNING):
+    # On the logger itself: once SkyPilot is imported, its 'sky' logger does
+    # not propagate to the root logger, where caplog listens.
+    logger = logging.getLogger('sky.utils.subprocess_utils')
+    captured = _Records()
+    logger.addHandler(captured)
+    try:
         for _ in range(3):
             backend.get_max_workers_for_file_mounts({})
         _reference._python_get_max_workers_for_file_mounts({})  # pylint: disable=protected-access
-    warnings = [r for r in caplog.records if 'descriptor limit' in r.message]
+    finally:
+        logger.removeHandler(captured)
+    warnings = [
+        r for r in captured.records
+        if r.levelno == logging.WARNING and 'descriptor limit' in r.getMessage()
+    ]
     assert len(warnings) == 1
-    assert 'Open file descriptor limit (512) is low.' in warnings[0].message
+    assert 'Open file descriptor limit (512) is low.' in warnings[0].getMessage()
     # Upstream's logger, so that SkyPilot's logging settings govern it.
     assert warnings[0].name == 'sky.utils.subprocess_utils'
 
