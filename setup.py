@@ -33,6 +33,7 @@ a failed native build is an error. SKY_RS_PURE_PYTHON=1 builds a pure
 ``py3-none-any`` wheel on purpose.
 """
 
+import importlib.machinery
 import os
 import re
 import shlex
@@ -223,6 +224,27 @@ def release_gil_in_c_wrappers(c_file: str, expected: int) -> None:
         f.write(text)
 
 
+def remove_shadowing_extensions(target: str) -> None:
+    """Remove the extension files that Python would import instead of target
+    (a path in the build directory), there and in the source package: it
+    prefers _sky_rs.cpython-311-x86_64-linux-gnu.so, an older build's, to
+    the _sky_rs.abi3.so built now, which an editable install copies beside it
+    in the checkout."""
+    name = os.path.basename(target)
+    suffixes = importlib.machinery.EXTENSION_SUFFIXES
+    built = next((s for s in suffixes if name.endswith(s)), None)
+    if built is None:
+        return
+    stem = name[:-len(built)]
+    for directory in {os.path.dirname(target), os.path.join(HERE, 'sky_rs')}:
+        for suffix in suffixes[:suffixes.index(built)]:
+            path = os.path.join(directory, stem + suffix)
+            if os.path.exists(path):
+                sys.stderr.write(f'sky_rs build: removing {path}, which '
+                                 f'would import instead of {name}\n')
+                os.remove(path)
+
+
 class GopyBuildExt(build_ext):
     """Builds sky_rs._sky_rs with gopy instead of a C compiler."""
 
@@ -241,6 +263,7 @@ class GopyBuildExt(build_ext):
         target = self.get_ext_fullpath(ext.name)
         if os.path.exists(target):
             os.remove(target)
+        remove_shadowing_extensions(target)
         try:
             if pure_python_requested():
                 raise NativeBuildError('built as pure Python on purpose: '

@@ -47,6 +47,10 @@ except ImportError:  # the reference needs it too; only a baseline is lost
     psutil = None
 
 VARIANTS = ('upstream', 'python', 'api', 'sky_rs')
+# Upstream timed a second time in the same rounds, where the machine's noise
+# is not that of an idle one (threads, a busy machine): upstream / again is
+# how far one function strays from itself there.
+AGAIN = 'again'
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -451,7 +455,8 @@ def run_case(case: Case, sample_seconds: float,
     equal: Dict[str, Optional[bool]] = {}
     note: Dict[str, str] = {}
     outcomes: Dict[str, Any] = {}
-    for variant in VARIANTS:
+    for variant in VARIANTS + tuple(v for v in case.calls
+                                    if v not in VARIANTS):
         function = case.calls.get(variant)
         if function is None:
             continue
@@ -675,9 +680,10 @@ def load_figures(fx: Fixtures, upstream_modules: Tuple[Any, Any],
         theirs = upstream(name)
         if theirs is not None:
             cases.append(
-                Case(name, workload, args, rounds=3 if quick else 7,
+                Case(name, workload, args, rounds=3 if quick else 9,
                      calls={'upstream': theirs,
-                            'api': getattr(rust_fallback, name)}))
+                            'api': getattr(rust_fallback, name),
+                            AGAIN: theirs}))
     with _bench_load.busy_machine() as hogs:
         figures['busy_machine'] = [
             run_case(case, sample_seconds, progress) for case in cases
@@ -790,11 +796,30 @@ def _load() -> Optional[str]:
 # --- targets ------------------------------------------------------------
 
 
+def section_bands(load: Optional[Dict[str, Any]]) -> Dict[str, float]:
+    """The noise band of each section: the idle machine's (upstream against
+    itself, load['noise']), widened where upstream was timed again in the
+    section's own conditions (threads, a busy machine) by how far it strayed
+    from itself there."""
+    load = load or {}
+    band = (load.get('noise') or {}).get('band', 0.0)
+    again = {
+        'Threads': [t['noise'] for t in load.get('threads') or []
+                    if t.get('noise')],
+        'Busy machine': [r.ratio(AGAIN) for r in load.get('busy_machine') or []
+                         if r.ratio(AGAIN)],
+    }
+    return {
+        section: max([band] + [abs(1 - ratio) for ratio in ratios])
+        for section, ratios in again.items()
+    }
+
+
 def all_rows(results: List[Result],
              load: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     """Every public-API-vs-upstream figure of the run, one dict each:
-    section, function, workload, ratio, and (for a main-table case) the
-    Result."""
+    section, function, workload, ratio, the section's noise band, and (for a
+    main-table case) the Result."""
     rows = [{
         'section': 'Results',
         'function': r.case.function,
@@ -822,6 +847,10 @@ def all_rows(results: List[Result],
         rows.append({'section': 'Config hash', 'function':
                      config.case.function, 'workload': config.case.workload,
                      'ratio': config.ratio('api'), 'result': config})
+    band = (load.get('noise') or {}).get('band', 0.0)
+    bands = section_bands(load)
+    for row in rows:
+        row['band'] = bands.get(row['section'], band)
     return rows
 
 
@@ -859,9 +888,10 @@ def check_targets(results: List[Result],
             'detail': detail
         })
 
-    band = ((load or {}).get('noise') or {}).get('band', 0.0)
     rows = all_rows(results, load)
-    worst = min(rows, key=lambda row: row['ratio'])
+    # The row furthest below 1x less its table's noise band.
+    worst = min(rows, key=lambda row: row['ratio'] - (1 - row['band']))
+    band = worst['band']
     detail = (f'lowest: {worst["function"]} ({worst["workload"]}, '
               f'{worst["section"]})')
     result = worst.get('result')
@@ -874,9 +904,9 @@ def check_targets(results: List[Result],
                    f'{_fmt_time(result.spread["api"][1])}, upstream '
                    f'{_fmt_time(result.spread["upstream"][0])}–'
                    f'{_fmt_time(result.spread["upstream"][1])}')
-    check(f'every row of every table: public API vs upstream, at least 1× '
-          f'within the noise band (±{band:.1%})', worst['ratio'],
-          round(1.0 - band, 4), detail=detail)
+    check('every row of every table: public API vs upstream, at least 1× '
+          f'within the noise band of its table (here ±{band:.1%})',
+          worst['ratio'], round(1.0 - band, 4), detail=detail)
     for t in (load or {}).get('busy_thread') or []:
         check(f'beside a busy Python thread: {t["function"]} '
               f'{t["workload"]}', t['ratio'], 5.0)
@@ -1145,10 +1175,14 @@ def render_load(w: Callable[[str], None], results: List[Result],
     for row in noise['rows']:
         w(f'| {row["workload"]} | {row["ratio"]:.3f} | {row["rounds"]} |')
     w('')
+    bands = section_bands(load)
     w('A figure counts as at least 1.0× when it is at least '
-      f'{1 - band:.3f}×. The log shapes of the issue are rows of the main '
-      'table above (one line of 64 MiB, NUL runs, invalid UTF-8, progress '
-      'bars, a quarter million short lines).')
+      f'{1 - band:.3f}×, or, in the tables of threads and of a busy machine, '
+      'where upstream strays further from itself (timed twice there too, '
+      'the column *upstream vs itself*), within that table\'s band. The log '
+      'shapes of the issue are rows of the main table above (one line of 64 '
+      'MiB, NUL runs, invalid UTF-8, progress bars, a quarter million short '
+      'lines).')
     w('')
     if load.get('threads'):
         w('### Threads')
@@ -1156,15 +1190,17 @@ def render_load(w: Callable[[str], None], results: List[Result],
         w('The same calls spread over 1, 4 and 16 threads (wall time of all '
           'of them, median of the rounds shown; upstream and the public API '
           'in alternating rounds). *API scaling* is the API\'s time on one '
-          'thread over its time on this many.')
+          'thread over its time on this many. Noise band of this table: '
+          f'±{bands["Threads"]:.1%}.')
         w('')
         w('| function | workload | calls | threads | upstream | api | '
-          'api vs upstream | api scaling | equal |')
-        w('|---|---|---:|---:|---:|---:|---:|---:|---|')
+          'api vs upstream | upstream vs itself | api scaling | equal |')
+        w('|---|---|---:|---:|---:|---:|---:|---:|---:|---|')
         for t in load['threads']:
             w(f'| `{t["function"]}` | {t["workload"]} | {t["calls"]} | '
               f'{t["threads"]} | {_fmt_time(t["upstream"])} | '
               f'{_fmt_time(t["api"])} | **{_fmt_ratio(t["ratio"])}** | '
+              f'{t.get("noise", 0):.3f} | '
               f'{_fmt_ratio(t["api_scaling"])} | '
               f'{"yes" if t["equal"] else "**no**"} |')
         w('')
@@ -1196,16 +1232,20 @@ def render_load(w: Callable[[str], None], results: List[Result],
         w('')
         w(f'{load.get("busy_machine_processes")} processes running '
           '`while True: pass` (one per CPU) meanwhile; the method of the main '
-          'table, upstream and the public API only.')
+          'table, upstream (timed twice) and the public API only. A sample '
+          'runs at full speed or shares a CPU, as the kernel schedules it, so '
+          'these medians stray far more than on an idle machine: noise band '
+          f'of this table ±{bands["Busy machine"]:.1%}.')
         w('')
         w('| function | workload | upstream | api | api vs upstream | '
-          'equal |')
-        w('|---|---|---:|---:|---:|---|')
+          'upstream vs itself | equal |')
+        w('|---|---|---:|---:|---:|---:|---|')
         for r in load['busy_machine']:
             w(f'| `{r.case.function}` | {r.case.workload} | '
               f'{_fmt_time(r.per_call.get("upstream"))} | '
               f'{_fmt_time(r.per_call.get("api"))} | '
-              f'**{_fmt_ratio(r.ratio("api"))}** | {_equal_mark(r)} |')
+              f'**{_fmt_ratio(r.ratio("api"))}** | '
+              f'{r.ratio(AGAIN) or 0:.3f} | {_equal_mark(r)} |')
         w('')
     config = load.get('config_hash')
     if config is not None:
@@ -1230,13 +1270,13 @@ def render_load(w: Callable[[str], None], results: List[Result],
     w('The lowest public-API-vs-upstream figure of each function over every '
       'table of this page.')
     w('')
-    w('| function | workload | table | api vs upstream | at least 1× within '
-      'noise |')
-    w('|---|---|---|---:|---|')
+    w('| function | workload | table | api vs upstream | noise band | at '
+      'least 1× within noise |')
+    w('|---|---|---|---:|---:|---|')
     for row in worst_per_function(all_rows(results, load)):
-        ok = 'yes' if row['ratio'] >= 1 - band else '**no**'
+        ok = 'yes' if row['ratio'] >= 1 - row['band'] else '**no**'
         w(f'| `{row["function"]}` | {row["workload"]} | {row["section"]} | '
-          f'{_fmt_ratio(row["ratio"])} | {ok} |')
+          f'{_fmt_ratio(row["ratio"])} | ±{row["band"]:.1%} | {ok} |')
     w('')
 
 
@@ -1325,8 +1365,12 @@ of a 512 MiB line in 0.1 s (`tests_py/test_interrupt.py`; it took 5.5-8.3 s).
 **Threads and the GIL.** The build releases the GIL in C around the call into
 Go (docs/BOUNDARY.md): a thread that waits for one of Go's `GOMAXPROCS` Ps no
 longer holds the GIL while it waits, so other Python threads run on (the
-asyncio row). Go runs at most `GOMAXPROCS` calls at once, all the cores of an
-idle machine; on a machine shared with other processes, the kernel shares the
+asyncio row). A thread waiting for a P sits in the runtime's run queue, and
+while one does, the runtime hands the P of every goroutine in a read on to
+another thread: 4 and 16 hashing threads lost 3-5% to upstream for that, so
+`hash_file`'s calls wait their turn in Python instead, one per P
+(`sky_rs._hash_gate`). Go runs at most `GOMAXPROCS` calls at once, all the
+cores of an idle machine; on a machine shared with other processes, the kernel shares the
 CPU by runnable threads, and upstream's sixteen hashing threads (hashlib
 releases the GIL too) take more of it than Go's two: the 16-thread rows gain
 nothing on a busy machine and can lose. `hash_file` hashes on the calling
@@ -1351,7 +1395,9 @@ kernel: rare spikes of milliseconds (the tables show medians).
 **The config hash.** Walking 20,000 files and building upstream's byte
 sequence takes tens of ms in Python; `hash_files` costs five system calls a
 file (stat, open, fstat, pread, close: the stat keeps a FIFO from being
-opened) plus the hash, on `GOMAXPROCS` goroutines.
+opened) plus the hash, on `GOMAXPROCS` goroutines. Those calls, not the
+hashing, are most of a small file's cost on both sides, so two cores bound the
+batch to about 2.5× of upstream's loop: the 3× goal is missed here.
 '''
 
 

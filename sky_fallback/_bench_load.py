@@ -108,7 +108,8 @@ def thread_scaling(jobs: List[Tuple[str, str, Tuple[Any, ...], int]],
                    thread_counts: Tuple[int, ...] = (1, 4, 16)
                    ) -> List[Dict[str, Any]]:
     """Each job's calls made by 1, 4 and 16 threads, upstream's and the
-    public API's: wall time of all the calls (median of ``rounds``)."""
+    public API's: wall time of all the calls (median of ``rounds``). Upstream
+    is timed twice in the same rounds: ``noise`` is the ratio of the two."""
     rows = []
     for name, workload, args, calls in jobs:
         theirs = upstream(name)
@@ -125,6 +126,8 @@ def thread_scaling(jobs: List[Tuple[str, str, Tuple[Any, ...], int]],
                         lambda: in_threads(f, args, calls, t)),
                     'api': lambda f=ours, t=threads: _wall(
                         lambda: in_threads(f, args, calls, t)),
+                    'again': lambda f=theirs, t=threads: _wall(
+                        lambda: in_threads(f, args, calls, t)),
                 }, rounds)
             up = statistics.median(samples['upstream'])
             api = statistics.median(samples['api'])
@@ -137,6 +140,7 @@ def thread_scaling(jobs: List[Tuple[str, str, Tuple[Any, ...], int]],
                 'upstream': up,
                 'api': api,
                 'ratio': up / api,
+                'noise': up / statistics.median(samples['again']),
                 'api_scaling': first_api / api,
                 'equal': equal,
                 'rounds': rounds,

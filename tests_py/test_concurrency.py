@@ -322,3 +322,55 @@ def test_long_calls_in_threads_give_upstreams_results(sandbox, subject,
            threads=LONG_CALL_THREADS, **result)
     assert result['calls'] == LONG_CALL_THREADS * len(long_calls(root))
     assert result['mismatch_count'] == 0, result['mismatches']
+
+
+def test_hash_gate_lets_in_its_size_at_once_and_the_rest_in_turn():
+    import sky_rs  # pylint: disable=import-outside-toplevel
+    gate = sky_rs._Gate(2, patience=30)  # pylint: disable=protected-access
+    inside, most, entered = 0, 0, []
+    count = threading.Lock()
+
+    def work():
+        nonlocal inside, most
+        entered.append(gate.enter())
+        with count:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.01)
+        with count:
+            inside -= 1
+        gate.leave()
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == 2 and entered == [True] * 8
+
+
+def test_hash_gate_lets_a_caller_in_once_its_patience_runs_out():
+    import sky_rs  # pylint: disable=import-outside-toplevel
+    gate = sky_rs._Gate(1, patience=0.05)  # pylint: disable=protected-access
+    assert gate.enter() is True
+    started = time.monotonic()
+    assert gate.enter() is False  # in without a ticket: nothing to give back
+    assert time.monotonic() - started >= 0.05
+    gate.leave()
+    assert gate.enter() is True
+
+
+def test_hash_file_goes_on_while_other_calls_hold_every_ticket(
+        tmp_path, monkeypatch, request):
+    # The calls holding the tickets may be stuck in a read that hangs (a
+    # stalled network file system): the others wait, then go in anyway.
+    from tests_py.conftest import require_native  # pylint: disable=import-outside-toplevel
+    sky_rs = require_native(request.config)
+    import hashlib  # pylint: disable=import-outside-toplevel
+    path = tmp_path / 'data'
+    path.write_bytes(os.urandom(3 << 20))
+    gate = sky_rs._Gate(2, patience=0.05)  # pylint: disable=protected-access
+    assert gate.enter() and gate.enter()
+    monkeypatch.setattr(sky_rs, '_hash_gate', gate)
+    assert sky_rs.hash_file(str(path), 'sha256').hexdigest() == hashlib.sha256(
+        path.read_bytes()).hexdigest()

@@ -226,3 +226,16 @@ def test_missing_extension_names_what_the_build_recorded(
     # No package index serves sky-rs: the hint names the source.
     assert 'reinstall sky-rs' not in reason
     assert 'from the source' in reason
+
+
+def test_no_other_build_of_the_extension_would_import_instead():
+    # Python imports _sky_rs.cpython-311-x86_64-linux-gnu.so before
+    # _sky_rs.abi3.so: a build for one must remove the other (setup.py,
+    # remove_shadowing_extensions), or an older build answers every call.
+    import importlib.machinery  # pylint: disable=import-outside-toplevel
+    package = os.path.dirname(sky_rs.__file__)
+    builds = [
+        suffix for suffix in importlib.machinery.EXTENSION_SUFFIXES
+        if os.path.exists(os.path.join(package, '_sky_rs' + suffix))
+    ]
+    assert len(builds) <= 1, builds

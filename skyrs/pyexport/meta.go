@@ -10,6 +10,10 @@ import (
 // sky_fallback.get_backend_info().
 func GoVersion() string { return runtime.Version() }
 
+// MaxProcs returns GOMAXPROCS, which package guest set as the extension
+// loaded: how many threads run Go code at once.
+func MaxProcs() int { return runtime.GOMAXPROCS(0) }
+
 // SelfTestPanic panics inside guard. The test suite calls it to prove that a Go
 // panic reaches Python as an exception and never aborts the interpreter.
 func SelfTestPanic(message string) (int, error) {
