@@ -11,6 +11,7 @@ import sys
 
 from sky_fallback import _bench
 from sky_fallback import _bench_load
+from sky_fallback import rust_fallback
 
 
 def case(name='base36_encode', workload='w', **calls):
@@ -214,7 +215,9 @@ def test_issue_11_sections_render():
     assert '**8.00×**' in text and '**4.00×**' in text
 
 
-def test_noise_band_takes_the_same_function_pairs():
+def test_noise_band_takes_the_same_function_pairs(monkeypatch):
+    monkeypatch.setattr(rust_fallback, 'routes',
+                        lambda: {'hash_file': 'go', 'base36_encode': 'go'})
     same = lambda s: 255  # noqa: E731  the reference routed as the public API
     results = [
         _bench.Result(_bench.Case('format_float', '3.14', calls={
@@ -225,9 +228,20 @@ def test_noise_band_takes_the_same_function_pairs():
     ]
     pairs = _bench.same_function_pairs(results)
     assert [round(p['ratio'], 2) for p in pairs] == [0.8]
+    # A long call the public API routes to the reference is one code too.
+    routed = 'sha512'
+    monkeypatch.setattr(rust_fallback, 'PYTHON_ROUTED_HASH_ALGORITHMS',
+                        frozenset({routed}))
+    results.append(fake('hash_file', f'{routed}, 1 GiB', 1.25, upstream=1.0,
+                        args=('p', routed)))
+    results.append(fake('hash_file', f'{routed}, 4 KiB', 1.25e-5,
+                        upstream=1e-5, args=('p', routed)))  # dispatch counts
+    pairs = _bench.same_function_pairs(results)
+    assert [round(p['ratio'], 2) for p in pairs] == [0.8, 0.8]
+    assert '1 GiB' in pairs[1]['workload']
     noise = _bench_load.noise_with({'band': 0.02, 'rows': [
         {'workload': 'w', 'ratio': 0.98, 'rounds': 3}]}, pairs)
-    assert round(noise['band'], 2) == 0.2 and len(noise['rows']) == 2
+    assert round(noise['band'], 2) == 0.2 and len(noise['rows']) == 3
 
 
 def test_summary_table_is_aligned_and_has_no_goals():
