@@ -164,6 +164,12 @@ def write_build_info(package_dir: str, native_missing) -> None:
 # the Go wrapper touches no Python state, but for setting an error, which
 # takes the GIL for that moment (skyrs_set_error). The build fails if gopy's
 # code is not what these edits expect.
+#
+# A function whose name ends in KEEPING_GIL is called with the GIL held: it
+# does bounded work on local files, and released and taken back beside a busy
+# Python thread the GIL would cost a switch interval, 5 ms, hundreds of times
+# the call.
+KEEPING_GIL = 'KeepingGIL'
 _GO_SAVE_THREAD = '_saved_thread := C.PyEval_SaveThread()'
 _GO_RESTORE_THREAD = ('C.PyEval_RestoreThread(_saved_thread)',
                       'defer C.PyEval_RestoreThread(_saved_thread)')
@@ -212,11 +218,22 @@ def release_gil_in_go_wrappers(go_file: str) -> int:
 
 def release_gil_in_c_wrappers(c_file: str, expected: int) -> None:
     """Release the GIL in pybindgen's C wrappers around each call of a
-    pyexport function in c_file (expected of them)."""
+    pyexport function in c_file (expected of them), but for the functions
+    named ...KEEPING_GIL."""
     with open(c_file, encoding='utf-8') as f:
         text = f.read()
-    text, calls = _C_CALL.subn(
-        r'\1Py_BEGIN_ALLOW_THREADS\n\1\2\n\1Py_END_ALLOW_THREADS', text)
+    calls = 0
+
+    def release(call: 're.Match[str]') -> str:
+        nonlocal calls
+        calls += 1
+        indent, statement = call.group(1), call.group(2)
+        if statement.split('(', 1)[0].endswith(KEEPING_GIL):
+            return call.group(0)
+        return (f'{indent}Py_BEGIN_ALLOW_THREADS\n{indent}{statement}\n'
+                f'{indent}Py_END_ALLOW_THREADS')
+
+    text = _C_CALL.sub(release, text)
     if calls != expected:
         raise NativeBuildError(f'{calls} calls of pyexport functions in '
                                f'{c_file}, {expected} expected')

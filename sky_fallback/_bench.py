@@ -1225,7 +1225,8 @@ def render_load(w: Callable[[str], None], results: List[Result],
           'for it only every 5 ms (`sys.getswitchinterval()`), so each time a '
           'call releases the GIL and takes it back costs up to 5 ms: upstream '
           'releases it around every read (`hash_file` reads 256 KiB at a '
-          'time, `read_last_n_lines` 8 KiB), the API once a call into Go. '
+          'time, `read_last_n_lines` 8 KiB), the API once a call into Go, '
+          'and not at all for a tail of a local log it has read before. '
           'The last row is the lag of an asyncio loop (how late a 1 ms sleep '
           'wakes, 99th percentile) while its executor hashes. Median of the '
           'rounds.')
@@ -1396,9 +1397,13 @@ whenever a call releases it for longer than that thread needs to wake up
 (tens of µs), and keeps it until the caller has waited a switch interval
 (5 ms). Upstream's `hash_file` releases it for every 256 KiB read and update;
 the API once per 0.1 s step: hashing a large file gains most. Upstream's
-`read_last_n_lines` releases it only around 8 KiB reads, microseconds each,
-mostly too short to lose it; the API's one call into Go (tens of µs for
-n=1000) loses it more often, so the tail rows gain far less than 5×.
+`read_last_n_lines` releases it around each 8 KiB read, microseconds each,
+often too short to lose it, sometimes not (the n=10 row's upstream figure
+ranged 3.4-8.7 ms over three runs). The API's call into Go, tens of µs, lost
+it every time (5.2 ms, 0.65× in one run), so a tail of at most 256 KiB of a
+file found on a local file system is now read keeping the GIL
+(`ReadLastNLinesTextKeepingGIL`, docs/BOUNDARY.md): it never lets the busy
+thread in.
 
 **Busy machine.** Go's scheduler preempts a goroutine that has run 10 ms; a
 call from Python runs on a goroutine locked to its thread, and preempting it

@@ -26,7 +26,7 @@ import stat
 import queue
 import sys
 import time
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Set
 
 from sky_rs import _host
 
@@ -340,6 +340,16 @@ _CONTEXT_FREE_ERRORS = frozenset(('strict', 'replace', 'ignore',
 # Go's answers that are not lines (skyrs/pyexport/tail.go).
 _NO_LINES = '0'
 _IN_PYTHON = 'P'
+_NEEDS_FULL_CALL = 'F'
+
+# Files read_last_n_lines has found on a local file system, which its later
+# calls read keeping the GIL (bounded reads, ReadLastNLinesTextKeepingGIL):
+# beside a busy Python thread, releasing the GIL and taking it back costs a
+# switch interval (5 ms), hundreds of times what a tail of a log costs. A
+# network or FUSE file system can stall a read, which must then stall only
+# the calling thread, as upstream's does, so those keep the GIL released.
+_local_tail_paths: Set[str] = set()
+_LOCAL_TAIL_PATHS_MAX = 1024
 
 
 def read_last_n_lines(file_path: str,
@@ -363,19 +373,19 @@ def read_last_n_lines(file_path: str,
         return _read_tail(file_path, n, chunk_size, encoding, errors)
     # Looked up outside the try: in a forked child this raises
     # ForkedChildError, a NotImplementedError and so a RuntimeError too.
-    function = (_lib or load()).pyexport_ReadLastNLinesText
-    try:
-        # Go replaces invalid UTF-8 as errors='replace' (the default) does;
-        # for other handlers it answers _IN_PYTHON.
-        text = function(file_path, n, chunk_size, errors == 'replace')
-    except RuntimeError as e:
-        error = _error(e, file_path)
-        if isinstance(error, OSError):
-            raise RuntimeError(f'Failed to read last {n} lines from '
-                               f'{file_path}: {error}') from error
-        raise error from None
-    except _CANNOT_CARRY as e:
-        raise _decline(e) from None
+    lib = _lib or load()
+    text = _NEEDS_FULL_CALL
+    if file_path in _local_tail_paths:
+        text = _tail_text(lib.pyexport_ReadLastNLinesTextKeepingGIL,
+                          file_path, n, chunk_size, errors)
+    if text == _NEEDS_FULL_CALL:
+        text = _tail_text(lib.pyexport_ReadLastNLinesText, file_path, n,
+                          chunk_size, errors)
+        if (file_path not in _local_tail_paths and
+                lib.pyexport_LocalFile(file_path)):
+            if len(_local_tail_paths) >= _LOCAL_TAIL_PATHS_MAX:
+                _local_tail_paths.clear()
+            _local_tail_paths.add(file_path)
     if len(text) == 1:
         if text == _NO_LINES:
             return []
@@ -384,6 +394,24 @@ def read_last_n_lines(file_path: str,
     lines = text.split(text[-1])
     lines.pop()
     return lines
+
+
+def _tail_text(function, file_path: str, n: int, chunk_size: int,
+               errors: str) -> str:
+    """Go's ReadLastNLinesText... answer, with its errors raised as
+    upstream's."""
+    try:
+        # Go replaces invalid UTF-8 as errors='replace' (the default) does;
+        # for other handlers it answers _IN_PYTHON.
+        return function(file_path, n, chunk_size, errors == 'replace')
+    except RuntimeError as e:
+        error = _error(e, file_path)
+        if isinstance(error, OSError):
+            raise RuntimeError(f'Failed to read last {n} lines from '
+                               f'{file_path}: {error}') from error
+        raise error from None
+    except _CANNOT_CARRY as e:
+        raise _decline(e) from None
 
 
 # _read_tail reads its first block as bytes, sized for n lines of a usual

@@ -15,6 +15,9 @@ const (
 	noLines = "0"
 	// inPython: the facade answers in Python (see ReadLastNLinesText).
 	inPython = "P"
+	// needsFullCall: ReadLastNLinesTextKeepingGIL would read more than it
+	// may; the facade calls ReadLastNLinesText.
+	needsFullCall = "F"
 )
 
 // tailTextMaxBytes bounds the bytes one call reads from the end of a file,
@@ -22,6 +25,10 @@ const (
 // is one huge line, a large n) are read by the facade in Python, in steps
 // that Ctrl-C can stop, where the cost is copying bytes, not calling Go.
 const tailTextMaxBytes = 8 << 20
+
+// tailKeepingGILMaxBytes bounds what ReadLastNLinesTextKeepingGIL reads: tens
+// of microseconds of reading from the page cache, n=1000 of a usual log.
+const tailKeepingGILMaxBytes = 256 << 10
 
 // lineSeparators are the bytes ReadLastNLinesText may put between lines, the
 // first that does not occur in them: control characters that log lines
@@ -49,6 +56,26 @@ var lineSeparators = []byte("\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f\x10\x11\x1
 // resultBuffers): gopy copies it at once; a Go caller that keeps it must
 // clone it.
 func ReadLastNLinesText(path string, n int, chunkSize int, replaceInvalid bool) (string, error) {
+	return readLastNLinesText(path, n, chunkSize, replaceInvalid, tailTextMaxBytes, inPython)
+}
+
+// ReadLastNLinesTextKeepingGIL is ReadLastNLinesText for lines that span at
+// most tailKeepingGILMaxBytes, or needsFullCall. The build leaves the GIL
+// held around this call (setup.py, KEEPING_GIL): released and taken back
+// beside a busy Python thread, the GIL costs a switch interval (5 ms), 600
+// times the call. The facade calls it only for a file it has seen on a local
+// file system (LocalFile), whose reads cannot stall on another machine.
+func ReadLastNLinesTextKeepingGIL(path string, n int, chunkSize int, replaceInvalid bool) (string, error) {
+	return readLastNLinesText(path, n, chunkSize, replaceInvalid, tailKeepingGILMaxBytes, needsFullCall)
+}
+
+// LocalFile reports whether path is on a local file system
+// (skyrs.OnLocalFileSystem).
+func LocalFile(path string) bool { return skyrs.OnLocalFileSystem(path) }
+
+// readLastNLinesText reads lines spanning at most maxBytes; tooLarge is the
+// answer when they span more.
+func readLastNLinesText(path string, n, chunkSize int, replaceInvalid bool, maxBytes int64, tooLarge string) (string, error) {
 	return guard(func() (string, error) {
 		thread, reuse := callingThread()
 		var buf []byte
@@ -61,11 +88,13 @@ func ReadLastNLinesText(path string, n int, chunkSize int, replaceInvalid bool) 
 		}
 		lines, sep, err := skyrs.AppendTailText(buf, path, n, chunkSize, skyrs.TailTextOptions{
 			Separators:  lineSeparators,
-			MaxBytes:    tailTextMaxBytes,
+			MaxBytes:    maxBytes,
 			InvalidUTF8: invalid,
 		})
 		switch {
-		case err == skyrs.ErrTailTooLarge, err == skyrs.ErrTailNotUTF8:
+		case err == skyrs.ErrTailTooLarge:
+			return tooLarge, nil
+		case err == skyrs.ErrTailNotUTF8:
 			return inPython, nil
 		case err != nil:
 			return "", err
