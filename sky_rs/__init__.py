@@ -23,7 +23,6 @@ import itertools
 import os
 import resource
 import stat
-import queue
 import sys
 import time
 from typing import Dict, Iterable, List, Optional, Set
@@ -662,16 +661,19 @@ class _Gate:
     """
 
     def __init__(self, size: int, patience: float):
+        # Imported here: importing sky_rs loads no module it does not need.
+        import queue  # pylint: disable=import-outside-toplevel
         self._tickets: 'queue.SimpleQueue[bool]' = queue.SimpleQueue()
         for _ in range(max(1, size)):
             self._tickets.put(True)
         self._patience = patience
+        self._empty = queue.Empty
 
     def enter(self) -> bool:
         """Wait for a ticket; whether one was taken (leave() gives it back)."""
         try:
             return self._tickets.get(True, self._patience)
-        except queue.Empty:
+        except self._empty:
             return False
 
     def leave(self) -> None:
@@ -686,12 +688,14 @@ class _Gate:
 # that waits longer than the patience goes in anyway, so a read that hangs (a
 # stalled network file system) slows the other callers but never stops them.
 _HASH_GATE_PATIENCE = 0.2  # seconds
-_hash_gate = _Gate(_host.go_procs(), _HASH_GATE_PATIENCE)  # sized at load
+_hash_gate: Optional[_Gate] = None  # made as the extension loads
 
 
 def _hash_call(name: str, *args, filename=None):
     """_call of a hashing function, through _hash_gate."""
-    gate = _hash_gate  # loading may replace it meanwhile
+    if _hash_gate is None:
+        load()  # raises as _call would
+    gate = _hash_gate
     ticket = gate.enter()
     try:
         return _call(name, *args, filename=filename)

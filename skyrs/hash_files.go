@@ -62,6 +62,8 @@ func HashFiles(paths []string, alg string, opts HashFilesOptions) ([][]byte, err
 		h, _ := NewHash(alg)
 		bufp := hashBuffers.Get().(*[]byte)
 		defer hashBuffers.Put(bufp)
+		dirs := newDirCache()
+		defer dirs.Close()
 		for {
 			if !opts.Deadline.IsZero() && next.Load() > 0 && time.Now().After(opts.Deadline) {
 				return
@@ -70,7 +72,7 @@ func HashFiles(paths []string, alg string, opts HashFilesOptions) ([][]byte, err
 			if i >= len(paths) {
 				return
 			}
-			digests[i] = hashWholeFile(paths[i], h, *bufp, opts.MaxFileSize)
+			digests[i] = hashWholeFile(dirs, paths[i], h, *bufp, opts.MaxFileSize)
 		}
 	}
 	var wg sync.WaitGroup
@@ -89,8 +91,8 @@ func HashFiles(paths []string, alg string, opts HashFilesOptions) ([][]byte, err
 
 // hashWholeFile returns the digest of the file at path with h, or nil if it
 // fails, is not a regular file or is larger than maxSize (when maxSize > 0).
-func hashWholeFile(path string, h hash.Hash, buf []byte, maxSize int64) []byte {
-	src, size, err := openHashSource(path)
+func hashWholeFile(dirs *dirCache, path string, h hash.Hash, buf []byte, maxSize int64) []byte {
+	src, size, err := dirs.openHashSource(path)
 	if err != nil {
 		return nil
 	}

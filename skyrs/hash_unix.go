@@ -39,8 +39,14 @@ func (fd rawFile) Close() error { return unix.Close(int(fd)) }
 // open itself from hanging if path became a FIFO after that; it changes
 // nothing for a regular file. Anything but a regular file is declined.
 func openHashSource(path string) (hashSource, int64, error) {
+	return openHashSourceAt(unix.AT_FDCWD, path, path)
+}
+
+// openHashSourceAt is openHashSource of name in the directory open as dirfd
+// (unix.AT_FDCWD: the working directory), path naming it in errors.
+func openHashSourceAt(dirfd int, name, path string) (hashSource, int64, error) {
 	var st unix.Stat_t
-	if err := retryOnEINTR(func() error { return unix.Stat(path, &st) }); err != nil {
+	if err := retryOnEINTR(func() error { return unix.Fstatat(dirfd, name, &st, 0) }); err != nil {
 		return nil, 0, osErrorWithPath(err, path)
 	}
 	if kind := uint32(st.Mode) & unix.S_IFMT; kind != unix.S_IFREG && kind != unix.S_IFDIR {
@@ -48,7 +54,7 @@ func openHashSource(path string) (hashSource, int64, error) {
 	}
 	var fd int
 	err := retryOnEINTR(func() (err error) {
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 		return err
 	})
 	if err != nil {

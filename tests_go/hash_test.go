@@ -542,3 +542,54 @@ func TestHashFileReadError(t *testing.T) {
 		t.Errorf("HashFile(%s) error %+v; want OSError EIO without a file name", path, err)
 	}
 }
+
+// HashFiles opens the files of a directory relative to it (dirCache): every
+// way of naming a file must give what HashFile of the whole path gives.
+func TestHashFilesNamesAsHashFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, sub := range []string{"a", "b", "a/deep"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, name := range []string{"a/x", "a/y", "b/z", "a/deep/w"} {
+		filesWrite(t, dir, name, hashRandom(uint64(100+i), 1000+i))
+	}
+	for link, target := range map[string]string{
+		"la": "a", "a/lx": "x", "a/broken": "nothing", "b/up": "../a/y", "b/loop": "loop",
+	} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir)
+	names := []string{
+		"a/x", "b/z", "a/y", "a/x", "la/x", "la/lx", "a/lx", "a/broken", "b/up",
+		"b/loop", "a/", "a/./x", "a/../b/z", "a/deep/w", "la/deep/w", "a/x/",
+		"a/missing", "missing/x", "x", "a//y", "./b/z",
+	}
+	var paths []string
+	for _, name := range names {
+		paths = append(paths, filepath.Join(dir, name), name) // absolute, relative
+	}
+	paths = append(paths, dir+"/a/x/", dir+"/la/")
+	before := hashOpenFiles(t)
+	for _, workers := range []int{1, 2} {
+		got, err := skyrs.HashFiles(paths, "sha256", skyrs.HashFilesOptions{Workers: workers})
+		if err != nil || len(got) != len(paths) {
+			t.Fatalf("HashFiles(workers %d) = %d digests, %v", workers, len(got), err)
+		}
+		for i, path := range paths {
+			want, err := skyrs.HashFile(path, "sha256")
+			if err != nil {
+				want = nil
+			}
+			if !bytes.Equal(got[i], want) || (got[i] == nil) != (want == nil) {
+				t.Errorf("HashFiles(workers %d)[%q] = %x; HashFile: %x, %v", workers, path, got[i], want, err)
+			}
+		}
+	}
+	if after := hashOpenFiles(t); after != before {
+		t.Errorf("%d files open after hashing; %d before", after, before)
+	}
+}

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package skyrs
+
+// dirCache opens every path whole where there is no O_PATH (see
+// hash_dir_linux.go).
+type dirCache struct{}
+
+func newDirCache() *dirCache { return &dirCache{} }
+
+func (c *dirCache) openHashSource(path string) (hashSource, int64, error) {
+	return openHashSource(path)
+}
+
+func (c *dirCache) Close() {}
