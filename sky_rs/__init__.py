@@ -25,7 +25,7 @@ import resource
 import stat
 import sys
 import time
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, Iterable, List, Optional
 
 from sky_rs import _host
 
@@ -347,7 +347,10 @@ _NEEDS_FULL_CALL = 'F'
 # switch interval (5 ms), hundreds of times what a tail of a log costs. A
 # network or FUSE file system can stall a read, which must then stall only
 # the calling thread, as upstream's does, so those keep the GIL released.
-_local_tail_paths: Set[str] = set()
+# Each file maps to the least n whose lines spanned more than the bounded
+# read takes: from that n on, the full call alone (the bounded one would be
+# wasted: 5,000 lines of 1 KB, n=1000, went from 1.18 to 1.74 ms).
+_local_tail_paths: Dict[str, float] = {}
 _LOCAL_TAIL_PATHS_MAX = 1024
 
 
@@ -374,9 +377,12 @@ def read_last_n_lines(file_path: str,
     # ForkedChildError, a NotImplementedError and so a RuntimeError too.
     lib = _lib or load()
     text = _NEEDS_FULL_CALL
-    if file_path in _local_tail_paths:
+    too_many = _local_tail_paths.get(file_path, 0)
+    if n < too_many:
         text = _tail_text(lib.pyexport_ReadLastNLinesTextKeepingGIL,
                           file_path, n, chunk_size, errors)
+        if text == _NEEDS_FULL_CALL:
+            _local_tail_paths[file_path] = n
     if text == _NEEDS_FULL_CALL:
         text = _tail_text(lib.pyexport_ReadLastNLinesText, file_path, n,
                           chunk_size, errors)
@@ -384,7 +390,7 @@ def read_last_n_lines(file_path: str,
                 lib.pyexport_LocalFile(file_path)):
             if len(_local_tail_paths) >= _LOCAL_TAIL_PATHS_MAX:
                 _local_tail_paths.clear()
-            _local_tail_paths.add(file_path)
+            _local_tail_paths[file_path] = float('inf')
     if len(text) == 1:
         if text == _NO_LINES:
             return []

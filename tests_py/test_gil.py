@@ -42,7 +42,7 @@ class Recorder:
 def recorded(native, monkeypatch):
     """A function that installs a Recorder as sky_rs's extension; fresh
     memory of local files."""
-    monkeypatch.setattr(native, '_local_tail_paths', set())
+    monkeypatch.setattr(native, '_local_tail_paths', {})
 
     def install(local=None):
         recorder = Recorder(native.load(), local)
@@ -76,6 +76,14 @@ def test_a_tail_longer_than_the_bound_takes_the_full_call(
     assert native.read_last_n_lines(str(path), 2) == want
     assert recorder.calls == ['ReadLastNLinesTextKeepingGIL',
                               'ReadLastNLinesText']
+    # From then on, as many lines or more take the full call alone; fewer
+    # still the bounded one.
+    recorder.calls.clear()
+    assert native.read_last_n_lines(str(path), 3) == (
+        _reference._python_read_last_n_lines(str(path), 3))  # pylint: disable=protected-access
+    assert native.read_last_n_lines(str(path), 1) == ['end']
+    assert recorder.calls == ['ReadLastNLinesText',
+                              'ReadLastNLinesTextKeepingGIL']
 
 
 def test_a_log_on_a_network_file_system_never_keeps_the_gil(
