@@ -1383,7 +1383,8 @@ asyncio row). A thread waiting for a P sits in the runtime's run queue, and
 while one does, the runtime hands the P of every goroutine in a read on to
 another thread: 4 and 16 hashing threads lost 3-5% to upstream for that, so
 `hash_file`'s calls wait their turn in Python instead, one per P
-(`sky_rs._hash_gate`). Go runs at most `GOMAXPROCS` calls at once, all the
+(`sky_rs._hash_gate`). Those rows still come out at 0.95-1.00× in some runs,
+a deficit not yet explained. Go runs at most `GOMAXPROCS` calls at once, all the
 cores of an idle machine; on a machine shared with other processes, the kernel shares the
 CPU by runnable threads, and upstream's sixteen hashing threads (hashlib
 releases the GIL too) take more of it than Go's two: the 16-thread rows gain

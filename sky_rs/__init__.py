@@ -366,7 +366,9 @@ def read_last_n_lines(file_path: str,
     each line that occurs nowhere in them; one ``str.split`` (a C-level pass)
     makes the list. Lines Go does not carry (spanning more than 8 MiB, with a
     NUL byte, invalid UTF-8 under a handler other than 'replace', an encoding
-    other than UTF-8) are read here in Python (:func:`_read_tail`).
+    other than UTF-8) are read here in Python (:func:`_read_tail`). From the
+    second call on a file on a local file system, a tail of up to 256 KiB is
+    read keeping the GIL (docs/BOUNDARY.md, "The GIL").
     """
     if not (type(file_path) is str and type(n) is int and  # pylint: disable=unidiomatic-typecheck
             type(chunk_size) is int):  # pylint: disable=unidiomatic-typecheck
@@ -690,9 +692,9 @@ class _Gate:
 # beyond that waits for a P in the runtime's run queue, and while one waits
 # the runtime hands the P of every goroutine in a read to another thread:
 # 4 and 16 threads hashing 10 MiB files were 3-5% slower than upstream's
-# hashlib for that (make bench, Threads), with this gate they are not. A call
-# that waits longer than the patience goes in anyway, so a read that hangs (a
-# stalled network file system) slows the other callers but never stops them.
+# hashlib for that (make bench, Threads). A call that waits longer than the
+# patience goes in anyway, so a read that hangs (a stalled network file
+# system) slows the other callers but never stops them.
 _HASH_GATE_PATIENCE = 0.2  # seconds
 _hash_gate: Optional[_Gate] = None  # made as the extension loads
 

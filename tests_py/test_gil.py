@@ -132,3 +132,19 @@ def test_the_bounded_read_keeps_the_gil(native, tmp_path):
         sys.setswitchinterval(interval)
         thread.join()
     assert after == before
+
+
+def test_the_bounded_read_raises_upstreams_errors(native, recorded, tmp_path):
+    path = tmp_path / 'log'
+    path.write_bytes(b'a\nb\n')
+    recorder = recorded()
+    native.read_last_n_lines(str(path), 1)
+    for change in (path.unlink, path.mkdir):
+        change()
+        with pytest.raises(Exception) as ours:
+            native.read_last_n_lines(str(path), 1)
+        with pytest.raises(Exception) as theirs:
+            _reference._python_read_last_n_lines(str(path), 1)  # pylint: disable=protected-access
+        assert (type(ours.value), str(ours.value)) == (type(theirs.value),
+                                                       str(theirs.value))
+    assert recorder.calls.count('ReadLastNLinesTextKeepingGIL') == 2
