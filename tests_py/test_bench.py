@@ -9,6 +9,8 @@ import argparse
 import subprocess
 import sys
 
+import pytest
+
 from sky_fallback import _bench
 from sky_fallback import _bench_load
 from sky_fallback import rust_fallback
@@ -296,3 +298,26 @@ def test_help_is_plain_text():
         capture_output=True, text=True, timeout=60, check=True)
     assert '``' not in done.stdout
     assert 'default: /' not in done.stdout  # no machine's path as default
+
+
+# `make` (the main job) runs `bench --quick` in a virtualenv without SkyPilot.
+WITHOUT_SKYPILOT = '''
+import runpy, sys
+class NoSkyPilot:
+    def find_spec(self, name, path=None, target=None):
+        if name == 'sky' or name.startswith('sky.'):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+sys.meta_path.insert(0, NoSkyPilot())
+sys.argv = ['sky_fallback', 'bench', '--quick']
+runpy.run_module('sky_fallback', run_name='__main__')
+'''
+
+
+@pytest.mark.slow
+def test_quick_bench_runs_without_skypilot():
+    done = subprocess.run([sys.executable, '-c', WITHOUT_SKYPILOT],
+                          capture_output=True, text=True, timeout=600,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 'SkyPilot is not installed' in done.stderr
+    assert 'speed-up' in done.stdout and 'base36_encode' in done.stdout
