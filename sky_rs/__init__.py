@@ -347,9 +347,10 @@ _NEEDS_FULL_CALL = 'F'
 # switch interval (5 ms), hundreds of times what a tail of a log costs. A
 # network or FUSE file system can stall a read, which must then stall only
 # the calling thread, as upstream's does, so those keep the GIL released.
-# Each file maps to the least n whose lines spanned more than the bounded
-# read takes: from that n on, the full call alone (the bounded one would be
-# wasted: 5,000 lines of 1 KB, n=1000, went from 1.18 to 1.74 ms).
+# Each file read maps to the least n whose lines spanned more than the
+# bounded read takes: from that n on, the full call alone (the bounded one
+# would be wasted: 5,000 lines of 1 KB, n=1000, went from 1.18 to 1.74 ms);
+# a file not on a local file system maps to 0, so that it is looked up once.
 _local_tail_paths: Dict[str, float] = {}
 _LOCAL_TAIL_PATHS_MAX = 1024
 
@@ -388,11 +389,11 @@ def read_last_n_lines(file_path: str,
     if text == _NEEDS_FULL_CALL:
         text = _tail_text(lib.pyexport_ReadLastNLinesText, file_path, n,
                           chunk_size, errors)
-        if (file_path not in _local_tail_paths and
-                lib.pyexport_LocalFile(file_path)):
+        if file_path not in _local_tail_paths:
             if len(_local_tail_paths) >= _LOCAL_TAIL_PATHS_MAX:
                 _local_tail_paths.clear()
-            _local_tail_paths[file_path] = float('inf')
+            _local_tail_paths[file_path] = (
+                float('inf') if lib.pyexport_LocalFile(file_path) else 0)
     if len(text) == 1:
         if text == _NO_LINES:
             return []
