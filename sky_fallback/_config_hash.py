@@ -22,9 +22,10 @@ at each call, as upstream reads them.
 
 import hashlib
 import inspect
+import itertools
 import os
 import sys
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 from sky_fallback import rust_fallback
 
@@ -75,16 +76,21 @@ def deterministic_cluster_yaml_hash(tmp_yaml_path: str) -> str:
         if found_key and key_list[-1] in dict_to_remove_from:
             dict_to_remove_from.pop(key_list[-1])
 
-    # What upstream feeds config_hash, in order; a file's digest goes to
-    # feed[slot] for the file at the same index of files and slots.
+    # What upstream feeds config_hash, in order. A run (slot, names, first)
+    # at feed[slot] stands for names[0], the digest of files[first],
+    # names[1], the digest of files[first + 1], ...
     feed: List[bytes] = []
     files: List[str] = []
-    slots: List[int] = []
+    runs: List[Tuple[int, List[bytes], int]] = []
 
-    def hash_of_file(path: str) -> None:
-        slots.append(len(feed))
+    def digests_of(names: List[bytes], paths: List[str]) -> None:
+        runs.append((len(feed), names, len(files)))
         feed.append(b'')
-        files.append(path)
+        files.extend(paths)
+
+    # A directory none of whose names is skipped or fails to encode is one
+    # run: a few list operations rather than several per file.
+    skips_by_set = isinstance(skip_hash, (set, frozenset))
 
     yaml_hash = hashlib.sha256(
         yaml_utils.dump_yaml_str(yaml_config).encode('utf-8'))
@@ -115,7 +121,7 @@ def deterministic_cluster_yaml_hash(tmp_yaml_path: str) -> str:
             if os.path.isfile(expanded_src):
                 feed.append('file'.encode('utf-8'))
                 if os.path.basename(expanded_src) not in skip_hash:
-                    hash_of_file(expanded_src)
+                    digests_of([b''], [expanded_src])
 
             # This can also be a symlink to a directory. os.walk will treat
             # it as a normal directory and list the contents of the symlink
@@ -140,10 +146,22 @@ def deterministic_cluster_yaml_hash(tmp_yaml_path: str) -> str:
                     # os.path.join(dirpath, filename), for a name os.walk
                     # gives (no '/'), is this prefix and the name.
                     prefix = os.path.join(dirpath, '')
-                    for filename in filenames:
-                        feed.append(filename.encode('utf-8') + b'\0')
-                        if filename not in skip_hash:
-                            hash_of_file(prefix + filename)
+                    try:
+                        names: Optional[List[bytes]] = [
+                            filename.encode('utf-8') + b'\0'
+                            for filename in filenames
+                        ]
+                    except UnicodeEncodeError:
+                        names = None  # raised below, after the names before
+                    if (names is not None and skips_by_set and
+                            skip_hash.isdisjoint(filenames)):
+                        digests_of(names,
+                                   [prefix + filename for filename in filenames])
+                    else:
+                        for filename in filenames:
+                            feed.append(filename.encode('utf-8') + b'\0')
+                            if filename not in skip_hash:
+                                digests_of([b''], [prefix + filename])
                     feed.append(b'\0')
 
             else:
@@ -156,8 +174,10 @@ def deterministic_cluster_yaml_hash(tmp_yaml_path: str) -> str:
     except Exception as error:  # pylint: disable=broad-except
         pending = error
 
-    for slot, digest in zip(slots, rust_fallback._file_digests(files, 'sha256')):  # pylint: disable=protected-access
-        feed[slot] = digest
+    digests = rust_fallback._file_digests(files, 'sha256')  # pylint: disable=protected-access
+    for slot, names, first in runs:
+        feed[slot] = b''.join(itertools.chain.from_iterable(
+            zip(names, digests[first:first + len(names)])))
     if pending is not None:
         raise pending
     # Fed at once or piece by piece, a hash digests the same bytes.

@@ -158,7 +158,7 @@ def _start_extension():
     if resource.getrlimit(resource.RLIMIT_NOFILE) != limits:
         resource.setrlimit(resource.RLIMIT_NOFILE, limits)
     global _hash_gate
-    _hash_gate = _Gate(_sky_rs.pyexport_MaxProcs(), _HASH_GATE_PATIENCE)
+    _hash_gate = _Gate(_sky_rs.pyexport_Procs(), _HASH_GATE_PATIENCE)
     return _sky_rs
 
 
@@ -689,13 +689,17 @@ class _Gate:
         self._tickets.put(True)
 
 
-# Hashing calls are let into Go one per P (GOMAXPROCS). A thread calling in
-# beyond that waits for a P in the runtime's run queue, and while one waits
+# Hashing calls are let into Go one per CPU (pyexport.Procs). A thread calling
+# in beyond that waits for a P in the runtime's run queue, and while one waits
 # the runtime hands the P of every goroutine in a read to another thread:
 # 4 and 16 threads hashing 10 MiB files were 3-5% slower than upstream's
-# hashlib for that (make bench, Threads). A call that waits longer than the
-# patience goes in anyway, so a read that hangs (a stalled network file
-# system) slows the other callers but never stops them.
+# hashlib for that (make bench, Threads). The gate is not fair on purpose: a
+# thread that has just left takes a place again before a woken waiter can,
+# and a thread re-entering Go takes back the P it left parked (see
+# guest.GoMaxProcs); handing places over in turn, each call woke another
+# thread, and the rows lost more. A call that waits longer than the patience goes in anyway, so a
+# read that hangs (a stalled network file system) slows the other callers
+# but never stops them.
 _HASH_GATE_PATIENCE = 0.2  # seconds
 _hash_gate: Optional[_Gate] = None  # made as the extension loads
 

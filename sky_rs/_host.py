@@ -21,7 +21,7 @@ from typing import Iterator, List, Optional, Tuple
 
 MIB = 1 << 20
 
-# GOMAXPROCS is at most this (skyrs/guest.MaxProcs).
+# The CPUs the extension computes on are at most this (skyrs/guest.MaxProcs).
 MAX_PROCS = 4
 
 # Free descriptors the load needs: at most 5 are open at once while it runs
@@ -57,7 +57,7 @@ PINNED_GODEBUG = {'containermaxprocs': '0', 'updatemaxprocs': '0'}
 
 
 def go_procs() -> int:
-    """GOMAXPROCS the extension will run with, at most (skyrs/guest.Procs,
+    """The CPUs the extension will compute on, at most (skyrs/guest.Procs,
     before its cgroup limit, which can only lower it)."""
     try:
         cpus = len(os.sched_getaffinity(0))
@@ -66,12 +66,18 @@ def go_procs() -> int:
     return max(1, min(MAX_PROCS, cpus))
 
 
+def go_maxprocs() -> int:
+    """GOMAXPROCS the extension will run with, at most (skyrs/guest.GoMaxProcs:
+    twice the CPUs it computes on)."""
+    return 2 * go_procs()
+
+
 def go_threads() -> int:
     """Threads the runtime starts when it loads, at most: skyrs/guest.Threads
     (3n + 3 for GOMAXPROCS n), and the few more that its scheduler starts
     on its own meanwhile (tests_host: test_threads_started_at_load)."""
-    procs = go_procs()
-    return 3 * procs + 3 + 2 * procs + 4
+    maxprocs = go_maxprocs()
+    return 3 * maxprocs + 3 + 2 * maxprocs + 4
 
 
 def environment_conflict() -> Optional[str]:

@@ -15,6 +15,7 @@ const direntBufferSize = 64 << 10
 // d_type u8, d_name[]).
 const (
 	direntReclenOffset = unsafe.Offsetof(unix.Dirent{}.Reclen)
+	direntTypeOffset   = unsafe.Offsetof(unix.Dirent{}.Type)
 	direntNameOffset   = unsafe.Offsetof(unix.Dirent{}.Name)
 )
 

@@ -6,7 +6,7 @@ package skyrs
 // hash_dir_linux.go).
 type dirCache struct{}
 
-func newDirCache() *dirCache { return &dirCache{} }
+func newDirCache([]byte) *dirCache { return &dirCache{} }
 
 func (c *dirCache) openHashSource(path string) (hashSource, int64, error) {
 	return openHashSource(path)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash"
 	"math"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,8 +11,9 @@ import (
 
 // HashFilesOptions bounds one HashFiles call.
 type HashFilesOptions struct {
-	// Workers is how many files are hashed at once (0 means GOMAXPROCS), as
-	// far as the process-wide worker budget allows (workers.go).
+	// Workers is how many files are hashed at once (0: one per CPU, the
+	// worker budget), as far as the process-wide worker budget allows
+	// (workers.go).
 	Workers int
 	// MaxFileSize leaves larger files to the caller, who can hash them in
 	// steps (FileHasher); 0 means no limit.
@@ -40,7 +40,7 @@ func HashFiles(paths []string, alg string, opts HashFilesOptions) ([][]byte, err
 	}
 	workers := opts.Workers
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = WorkerBudget()
 	}
 	workers = min(workers, len(paths))
 	digests := make([][]byte, len(paths))
@@ -62,7 +62,7 @@ func HashFiles(paths []string, alg string, opts HashFilesOptions) ([][]byte, err
 		h, _ := NewHash(alg)
 		bufp := hashBuffers.Get().(*[]byte)
 		defer hashBuffers.Put(bufp)
-		dirs := newDirCache()
+		dirs := newDirCache(*bufp)
 		defer dirs.Close()
 		for {
 			if !opts.Deadline.IsZero() && next.Load() > 0 && time.Now().After(opts.Deadline) {

@@ -39,18 +39,22 @@ func (fd rawFile) Close() error { return unix.Close(int(fd)) }
 // open itself from hanging if path became a FIFO after that; it changes
 // nothing for a regular file. Anything but a regular file is declined.
 func openHashSource(path string) (hashSource, int64, error) {
-	return openHashSourceAt(unix.AT_FDCWD, path, path)
+	return openHashSourceAt(unix.AT_FDCWD, path, path, 0)
 }
 
 // openHashSourceAt is openHashSource of name in the directory open as dirfd
-// (unix.AT_FDCWD: the working directory), path naming it in errors.
-func openHashSourceAt(dirfd int, name, path string) (hashSource, int64, error) {
+// (unix.AT_FDCWD: the working directory), path naming it in errors. Its
+// stat is skipped when kind, the type its directory listed for it, is
+// already S_IFREG or S_IFDIR (0: not known).
+func openHashSourceAt(dirfd int, name, path string, kind uint32) (hashSource, int64, error) {
 	var st unix.Stat_t
-	if err := retryOnEINTR(func() error { return unix.Fstatat(dirfd, name, &st, 0) }); err != nil {
-		return nil, 0, osErrorWithPath(err, path)
-	}
-	if kind := uint32(st.Mode) & unix.S_IFMT; kind != unix.S_IFREG && kind != unix.S_IFDIR {
-		return nil, 0, Decline("hash_file of a non-regular file")
+	if kind != unix.S_IFREG && kind != unix.S_IFDIR {
+		if err := retryOnEINTR(func() error { return unix.Fstatat(dirfd, name, &st, 0) }); err != nil {
+			return nil, 0, osErrorWithPath(err, path)
+		}
+		if kind := uint32(st.Mode) & unix.S_IFMT; kind != unix.S_IFREG && kind != unix.S_IFDIR {
+			return nil, 0, Decline("hash_file of a non-regular file")
+		}
 	}
 	var fd int
 	err := retryOnEINTR(func() (err error) {

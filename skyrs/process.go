@@ -2,7 +2,6 @@ package skyrs
 
 import (
 	"math"
-	"runtime"
 	"sync"
 )
 
@@ -49,7 +48,7 @@ const processesPerWorker = 64
 // panic left in a goroutine would end the process).
 func AreProcessesAlive(procRoot string, pids []int) []bool {
 	alive := make([]bool, len(pids))
-	workers := min(runtime.GOMAXPROCS(0), (len(pids)+processesPerWorker-1)/processesPerWorker)
+	workers := min(WorkerBudget(), (len(pids)+processesPerWorker-1)/processesPerWorker)
 	if workers <= 1 {
 		for i, pid := range pids {
 			alive[i] = ProcessAliveIn(procRoot, pid)

@@ -216,8 +216,9 @@ def test_cgroup_cpu_quota_beyond_int32_at_start(cgroup, period, quota):
     """, cgroups=(group,)).ok()
     assert report['backend']['backend'] == 'go'
     assert report['cpus'] == report['reference']
-    # The guest's GOMAXPROCS: the CPUs it may use, at most guest.MaxProcs.
-    assert f'gomaxprocs={_host.go_procs()} ' in report['guest']
+    # The guest computes on the CPUs it may use, at most guest.MaxProcs.
+    assert f'gomaxprocs={_host.go_maxprocs()} ' in report['guest']
+    assert f'workers={_host.go_procs()} ' in report['guest']
 
 
 def test_upstream_cpu_count_under_such_a_quota(cgroup):
@@ -307,7 +308,7 @@ def test_go_environment_of_the_host_is_pinned():
     """, env={'GOGC': 'off', 'GOMAXPROCS': '64'}).ok()
     # Unpinned, GOGC=off kept all of it (RSS grew by 2 GiB).
     assert report['growth_kib'] < 256 * 1024, report
-    assert f'gomaxprocs={_host.go_procs()} ' in report['guest']
+    assert f'gomaxprocs={_host.go_maxprocs()} ' in report['guest']
 
 
 def test_gomaxprocs_follows_the_affinity_set():
@@ -318,7 +319,7 @@ def test_gomaxprocs_follows_the_affinity_set():
         child.report(guest=sky_rs.load().pyexport_GuestReport(),
                      threads=child.threads())
     """).ok()
-    assert 'gomaxprocs=1 ' in report['guest']
+    assert 'gomaxprocs=2 workers=1 ' in report['guest']
 
 
 # --- 4: threads and pids ---------------------------------------------------

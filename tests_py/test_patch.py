@@ -353,6 +353,16 @@ def test_config_hash_raises_upstreams_first_error(unpatched, tmp_path):
     assert ours == theirs and ours[1] is TypeError
     ours, theirs = _both_config_hashes(_config(tmp_path, {7: str(tree)}))
     assert ours == theirs and ours[1] is AttributeError
+    # A name that is not UTF-8 (os.walk gives it surrogate-escaped) cannot be
+    # encoded: the error is upstream's, raised at that name of the directory.
+    (tree / 'b_broken').symlink_to(tmp_path / 'gone')
+    with open(os.path.join(os.fsencode(tree), b'b_\xff'), 'wb') as f:
+        f.write(b'x')
+    ours, theirs = _both_config_hashes(_config(tmp_path, {'/w': str(tree)}))
+    assert ours == theirs and ours[1] is FileNotFoundError
+    (tree / 'b_broken').unlink()
+    ours, theirs = _both_config_hashes(_config(tmp_path, {'/w': str(tree)}))
+    assert ours == theirs and ours[1] is UnicodeEncodeError
 
 
 def test_config_hash_of_another_source_is_left_alone(unpatched, monkeypatch,

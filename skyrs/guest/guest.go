@@ -22,15 +22,17 @@ import (
 	"github.com/skypilot-org/sky_rs/skyrs/hoststate"
 )
 
-// MaxProcs caps GOMAXPROCS, and so the threads the extension keeps: a guest
+// MaxProcs caps Procs, and so the threads the extension keeps: a guest
 // answers short calls, and more parallelism than this buys nothing there.
 const MaxProcs = 4
 
-// Procs returns the GOMAXPROCS the extension runs with: the CPUs this process
-// may run on (its affinity set), lowered to the cgroup CPU limit rounded up,
-// at least 1 and at most MaxProcs. The limit is read overflow-safe by skyrs
-// (the runtime's own reading aborts on cgroup v1 quota/period >= 2**31,
-// which is why containermaxprocs=0 is pinned at build time).
+// Procs returns how many CPUs the extension computes on: the CPUs this
+// process may run on (its affinity set), lowered to the cgroup CPU limit
+// rounded up, at least 1 and at most MaxProcs. It is the worker budget, and
+// the facade lets that many hashing calls into Go at once. The limit is read
+// overflow-safe by skyrs (the runtime's own reading aborts on cgroup v1
+// quota/period >= 2**31, which is why containermaxprocs=0 is pinned at
+// build time).
 func Procs() int {
 	n, err := skyrs.AffinityCPUs()
 	if err != nil || n < 1 {
@@ -42,6 +44,16 @@ func Procs() int {
 	}
 	return max(n, 1)
 }
+
+// GoMaxProcs returns the GOMAXPROCS the extension runs with for Procs n: a P
+// for each of n calls in Go, and n spare. A Python thread that returns from
+// Go leaves its P parked with it, so that a next call from the same thread
+// takes it straight back; a call from another thread that found no idle P
+// waited for the runtime's monitor to take a parked one, up to 10 ms later,
+// and 4 and 16 threads hashing lost to upstream's hashlib for it (make bench,
+// Threads). The spare Ps are no more CPU: at most n calls and n workers
+// compute at once.
+func GoMaxProcs(n int) int { return 2 * n }
 
 // Threads returns how many threads the extension keeps for n = GOMAXPROCS,
 // the thread the runtime started on, sysmon and the template thread
@@ -64,7 +76,7 @@ func init() {
 	debug.SetGCPercent(100)
 	debug.SetMemoryLimit(math.MaxInt64)
 	procs := Procs()
-	runtime.GOMAXPROCS(procs)
+	runtime.GOMAXPROCS(GoMaxProcs(procs))
 	skyrs.SetWorkerBudget(procs)
 
 	// The runtime's network poller (an epoll and an eventfd) starts with the
@@ -75,8 +87,9 @@ func init() {
 	// Every thread the runtime will need, now: with the worker budget, the
 	// runtime never has more threads busy than these (see Threads), and it
 	// keeps an idle thread rather than ending it.
-	spawnThreads(Threads(procs) - 3)
-	settled.workers, settled.spawned = skyrs.WorkerBudget(), Threads(procs)-3
+	spawned := Threads(GoMaxProcs(procs)) - 3
+	spawnThreads(spawned)
+	settled.workers, settled.spawned = skyrs.WorkerBudget(), spawned
 }
 
 // spawnThreads makes the runtime start n threads at once: n goroutines each

@@ -2,7 +2,6 @@ package pyexport
 
 import (
 	"encoding/hex"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -122,7 +121,7 @@ func HashFiles(paths string, alg string, start int) (string, error) {
 			return "", skyrs.Errorf(skyrs.KindValueError, "start %d is not an index of %d paths", start, len(list))
 		}
 		digests, err := skyrs.HashFiles(list[start:], alg, skyrs.HashFilesOptions{
-			Workers:     runtime.GOMAXPROCS(0),
+			Workers:     skyrs.WorkerBudget(),
 			MaxFileSize: hashFilesMaxFileSize,
 			Deadline:    time.Now().Add(hashStepTime),
 		})

@@ -3,6 +3,7 @@ package pyexport
 import (
 	"runtime"
 
+	"github.com/skypilot-org/sky_rs/skyrs"
 	"github.com/skypilot-org/sky_rs/skyrs/guest"
 )
 
@@ -10,9 +11,9 @@ import (
 // sky_fallback.get_backend_info().
 func GoVersion() string { return runtime.Version() }
 
-// MaxProcs returns GOMAXPROCS, which package guest set as the extension
-// loaded: how many threads run Go code at once.
-func MaxProcs() int { return runtime.GOMAXPROCS(0) }
+// Procs returns how many CPUs the extension computes on (guest.Procs, the
+// worker budget): the facade lets that many hashing calls into Go at once.
+func Procs() int { return skyrs.WorkerBudget() }
 
 // SelfTestPanic panics inside guard. The test suite calls it to prove that a Go
 // panic reaches Python as an exception and never aborts the interpreter.
