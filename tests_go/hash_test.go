@@ -12,6 +12,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -591,5 +593,40 @@ func TestHashFilesNamesAsHashFile(t *testing.T) {
 	}
 	if after := hashOpenFiles(t); after != before {
 		t.Errorf("%d files open after hashing; %d before", after, before)
+	}
+}
+
+// BenchmarkHashFilesWorkdir hashes a tree like the benchmark's config-hash
+// workdir (sky_fallback/_bench_load.make_workdir: 20,000 files of 200 B to
+// 8 KB in 40 x 7 directories) with one worker and with one per CPU: the
+// floor of the batch under SkyPilot's config hash, four system calls and a
+// hash a file.
+func BenchmarkHashFilesWorkdir(b *testing.B) {
+	root := b.TempDir()
+	block := bytes.Repeat(func() []byte {
+		var all [256]byte
+		for i := range all {
+			all[i] = byte(i)
+		}
+		return all[:]
+	}(), 64)
+	paths := make([]string, 0, 20000)
+	for i := range 20000 {
+		dir := filepath.Join(root, fmt.Sprintf("pkg%d", i%40), fmt.Sprintf("sub%d", i%7))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		data := block[i%997:]
+		paths = append(paths, filesWrite(b, dir, fmt.Sprintf("module_%d.py", i), data[:200+(i*131)%7800]))
+	}
+	sort.Strings(paths) // directory by directory, as a walk gives them
+	for _, workers := range []int{1, runtime.NumCPU()} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := skyrs.HashFiles(paths, "sha256", skyrs.HashFilesOptions{Workers: workers}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
