@@ -697,9 +697,9 @@ class _Gate:
 # thread that has just left takes a place again before a woken waiter can,
 # and a thread re-entering Go takes back the P it left parked (see
 # guest.GoMaxProcs); handing places over in turn, each call woke another
-# thread, and the rows lost more. A call that waits longer than the patience goes in anyway, so a
-# read that hangs (a stalled network file system) slows the other callers
-# but never stops them.
+# thread, and the rows lost more. A call that waits longer than the patience
+# goes in anyway, so a read that hangs (a stalled network file system) slows
+# the other callers but never stops them.
 _HASH_GATE_PATIENCE = 0.2  # seconds
 _hash_gate: Optional[_Gate] = None  # made as the extension loads
 

@@ -29,9 +29,10 @@ const listedBytes = 16 << 10
 // hang) and then declined by the fstat after the open: the same race as
 // between a stat and an open, over a longer window.
 //
-// The directory is opened for reading where it may be, as os.walk opens it,
-// and otherwise as O_PATH (search permission only), without a listing. It
-// must be closed.
+// The directory is opened for reading where it may be, as os.walk opens it
+// (and, as os.walk's does, the listing may update its access time under
+// relatime), and otherwise as O_PATH (search permission only), without a
+// listing. It must be closed.
 type dirCache struct {
 	dir    string
 	fd     int               // -1 when none is open
