@@ -27,11 +27,7 @@ const (
 func CountDirEntries(path string) (int, error) {
 	// The flags of glibc's opendir, which os.listdir uses. O_NONBLOCK keeps
 	// a FIFO from blocking the open; O_DIRECTORY then refuses it.
-	var fd int
-	err := retryOnEINTR(func() (err error) {
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-		return err
-	})
+	fd, err := openDir(path, unix.O_RDONLY|unix.O_NONBLOCK)
 	if err != nil {
 		return 0, osErrorWithPath(err, path)
 	}
@@ -50,16 +46,34 @@ func CountDirEntries(path string) (int, error) {
 		if n <= 0 {
 			return count, nil
 		}
-		for rec := buf[:n]; len(rec) > int(direntNameOffset); {
-			reclen := int(binary.NativeEndian.Uint16(rec[direntReclenOffset:]))
-			if reclen == 0 || reclen > len(rec) {
-				break
-			}
-			if !isDotOrDotDot(rec[direntNameOffset:reclen]) {
+		eachDirent(buf[:n], func(_ byte, name []byte) {
+			if !isDotOrDotDot(name) {
 				count++
 			}
-			rec = rec[reclen:]
+		})
+	}
+}
+
+// openDir opens the directory at path with mode (O_RDONLY, O_PATH, ...) and
+// O_DIRECTORY, O_CLOEXEC.
+func openDir(path string, mode int) (fd int, err error) {
+	err = retryOnEINTR(func() (err error) {
+		fd, err = unix.Open(path, mode|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		return err
+	})
+	return fd, err
+}
+
+// eachDirent calls f with the type (d_type: S_IFMT>>12) and the NUL-padded
+// name of each linux_dirent64 record that getdents64 put in records.
+func eachDirent(records []byte, f func(typ byte, name []byte)) {
+	for len(records) > int(direntNameOffset) {
+		reclen := int(binary.NativeEndian.Uint16(records[direntReclenOffset:]))
+		if reclen <= int(direntNameOffset) || reclen > len(records) {
+			return
 		}
+		f(records[direntTypeOffset], records[direntNameOffset:reclen])
+		records = records[reclen:]
 	}
 }
 

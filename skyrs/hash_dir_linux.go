@@ -2,7 +2,6 @@ package skyrs
 
 import (
 	"bytes"
-	"encoding/binary"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -79,14 +78,6 @@ func (c *dirCache) Close() {
 	c.dir, c.fd, c.opened, c.kinds = "", -1, 0, nil
 }
 
-func openDir(dir string, mode int) (fd int, err error) {
-	err = retryOnEINTR(func() (err error) {
-		fd, err = unix.Open(dir, mode|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		return err
-	})
-	return fd, err
-}
-
 // listKinds returns the regular files and directories among the entries one
 // getdents64 call into buf reads from the directory open as fd; nil if the
 // call fails (an O_PATH descriptor: EBADF).
@@ -99,20 +90,13 @@ func listKinds(fd int, buf []byte) map[string]uint32 {
 		return nil
 	}
 	kinds := make(map[string]uint32)
-	for rec := buf[:n]; len(rec) > int(direntNameOffset); {
-		reclen := int(binary.NativeEndian.Uint16(rec[direntReclenOffset:]))
-		if reclen <= int(direntNameOffset) || reclen > len(rec) {
-			break
-		}
-		// d_type is S_IFMT>>12 (DT_REG, DT_DIR, ...).
-		kind := uint32(rec[direntTypeOffset]) << 12
+	eachDirent(buf[:n], func(typ byte, name []byte) {
+		kind := uint32(typ) << 12
 		if kind == unix.S_IFREG || kind == unix.S_IFDIR {
-			name := rec[direntNameOffset:reclen]
 			if end := bytes.IndexByte(name, 0); end >= 0 {
 				kinds[string(name[:end])] = kind
 			}
 		}
-		rec = rec[reclen:]
-	}
+	})
 	return kinds
 }

@@ -2,8 +2,8 @@
 
 package skyrs
 
-// dirCache opens every path whole where there is no O_PATH (see
-// hash_dir_linux.go).
+// dirCache opens every path whole where there is no O_PATH and no
+// getdents64 (see hash_dir_linux.go).
 type dirCache struct{}
 
 func newDirCache([]byte) *dirCache { return &dirCache{} }

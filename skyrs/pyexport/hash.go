@@ -121,7 +121,6 @@ func HashFiles(paths string, alg string, start int) (string, error) {
 			return "", skyrs.Errorf(skyrs.KindValueError, "start %d is not an index of %d paths", start, len(list))
 		}
 		digests, err := skyrs.HashFiles(list[start:], alg, skyrs.HashFilesOptions{
-			Workers:     skyrs.WorkerBudget(),
 			MaxFileSize: hashFilesMaxFileSize,
 			Deadline:    time.Now().Add(hashStepTime),
 		})
