@@ -1,16 +1,19 @@
-"""SkyPilot's cluster-config hash, with every file hashed in one batch.
+"""SkyPilot's cluster-config hash, with the files hashed in batches.
 
 ``sky.backends.backend_utils._deterministic_cluster_yaml_hash`` hashes the
 cluster YAML and the content of every file of every file mount on each
 launch, one ``hash_file`` call per file: for a 20,000-file workdir the calls
 are most of its time. :func:`deterministic_cluster_yaml_hash` is the same
-code with the files' digests taken from one ``rust_fallback.hash_files`` call
-(in Go, several files at once; ``rust_fallback._file_digests``, its form
-without a hash object per file): it walks the mounts as upstream does, notes
-what upstream feeds the hash (names, markers, a file's place), hashes the
-files, then feeds it all in upstream's order. The digest is the same byte for
-byte, and so is the first error (a file that cannot be read raises what
-upstream's loop raises).
+code with the files' digests taken from ``rust_fallback._file_digests``
+(``hash_files`` without a hash object per file; in Go, several files at
+once): it walks the mounts as upstream does, notes what upstream feeds the
+hash (names, markers, a file's place), hashes the files, then feeds it all
+in upstream's order. The digest is the same byte for byte, and so is the
+first error (a file that cannot be read raises what upstream's loop raises).
+
+Go hashes without the GIL, so a large mount's files are hashed while the walk
+goes on: once :data:`HASH_BATCH` files are listed they go to a thread of the
+call's own, which ends before the call returns (:class:`_Digests`).
 
 The rewrite is upstream's function line for line, so ``patch_skypilot()``
 installs it only over the function it was written from: the source of the
@@ -20,6 +23,7 @@ basenames left out of the hash, the logger) are read from ``backend_utils``
 at each call, as upstream reads them.
 """
 
+import concurrent.futures
 import hashlib
 import inspect
 import itertools
@@ -52,16 +56,84 @@ def unverified_reason(installed: Callable[..., Any]) -> Optional[str]:
     return None
 
 
+# Files listed before the walk hands them to the hashing thread (a mount with
+# fewer has no thread): few enough that hashing starts early in a walk of
+# tens of thousands of files, enough that the thread seldom waits for the GIL
+# the walk holds.
+HASH_BATCH = 4096
+
+
+class _Digests:
+    """The sha256 digests of files, in the order they are added
+    (``rust_fallback._file_digests``), hashed HASH_BATCH at a time on a
+    thread while the caller lists more, when Go hashes them. Use it as a
+    context manager: on leaving, batches not begun are dropped and the thread
+    ends, except that after a KeyboardInterrupt (or another BaseException
+    that is not an Exception) the caller does not wait for the batch being
+    hashed: the thread ends after it (files are only read).
+    """
+
+    def __init__(self) -> None:
+        self._files: List[str] = []
+        self._sent = 0  # files[:_sent] are in batches
+        self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._batches: List['concurrent.futures.Future[List[bytes]]'] = []
+        self._threads_fail = False
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def __enter__(self) -> '_Digests':
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=error_type is None or
+                                issubclass(error_type, Exception),
+                                cancel_futures=True)
+
+    def extend(self, paths: List[str]) -> None:
+        self._files.extend(paths)
+        if (len(self._files) - self._sent >= HASH_BATCH and
+                not self._threads_fail and
+                rust_fallback._file_digests_go_native('sha256')):  # pylint: disable=protected-access
+            self._send()
+
+    def _send(self) -> None:
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix='sky_rs-config-hash')
+        batch = self._files[self._sent:]
+        try:
+            self._batches.append(
+                self._pool.submit(rust_fallback._file_digests, batch,  # pylint: disable=protected-access
+                                  'sha256'))
+        except RuntimeError:
+            # No thread can start (a pids limit) or the interpreter is
+            # exiting: the rest is hashed by the caller, as a small mount.
+            self._threads_fail = True
+            return
+        self._sent = len(self._files)
+
+    def digests(self) -> List[bytes]:
+        """All the digests, in order; raises the first file's error."""
+        digests: List[bytes] = []
+        for batch in self._batches:
+            digests.extend(batch.result())
+        digests.extend(
+            rust_fallback._file_digests(self._files[self._sent:], 'sha256'))  # pylint: disable=protected-access
+        return digests
+
+
 def deterministic_cluster_yaml_hash(tmp_yaml_path: str) -> str:
     """Hash the cluster yaml and contents of file mounts to a unique string.
 
     ``backend_utils._deterministic_cluster_yaml_hash``'s digest (see its
-    docstring for the byte sequence hashed), with the files hashed in one
-    ``rust_fallback.hash_files`` batch.
+    docstring for the byte sequence hashed), with the files hashed in
+    batches (:class:`_Digests`).
     """
     backend_utils = sys.modules[BACKEND_UTILS]
     yaml_utils = backend_utils.yaml_utils
-    skip_hash = backend_utils._FILE_MOUNT_BASENAMES_SKIP_HASH  # pylint: disable=protected-access
     # Load the yaml contents so that we can directly remove keys.
     yaml_config = yaml_utils.read_yaml(tmp_yaml_path)
     for key_list in backend_utils._RAY_YAML_KEYS_TO_REMOVE_FOR_HASH:  # pylint: disable=protected-access
@@ -76,17 +148,27 @@ def deterministic_cluster_yaml_hash(tmp_yaml_path: str) -> str:
         if found_key and key_list[-1] in dict_to_remove_from:
             dict_to_remove_from.pop(key_list[-1])
 
+    with _Digests() as hashed:
+        return _hash_config_and_mounts(yaml_config, tmp_yaml_path, hashed)
+
+
+def _hash_config_and_mounts(yaml_config: Any, tmp_yaml_path: str,
+                            hashed: _Digests) -> str:
+    """The rest of deterministic_cluster_yaml_hash: the file mounts walked,
+    their files' digests taken from ``hashed``."""
+    backend_utils = sys.modules[BACKEND_UTILS]
+    yaml_utils = backend_utils.yaml_utils
+    skip_hash = backend_utils._FILE_MOUNT_BASENAMES_SKIP_HASH  # pylint: disable=protected-access
     # What upstream feeds config_hash, in order. A run (slot, names, first)
-    # at feed[slot] stands for names[0], the digest of files[first],
-    # names[1], the digest of files[first + 1], ...
+    # at feed[slot] stands for names[0], the digest of hashed file number
+    # first, names[1], the digest of file first + 1, ...
     feed: List[bytes] = []
-    files: List[str] = []
     runs: List[Tuple[int, List[bytes], int]] = []
 
     def digests_of(names: List[bytes], paths: List[str]) -> None:
-        runs.append((len(feed), names, len(files)))
+        runs.append((len(feed), names, len(hashed)))
         feed.append(b'')
-        files.extend(paths)
+        hashed.extend(paths)
 
     # A directory none of whose names is skipped or fails to encode is one
     # run: a few list operations rather than several per file.
@@ -174,7 +256,7 @@ def deterministic_cluster_yaml_hash(tmp_yaml_path: str) -> str:
     except Exception as error:  # pylint: disable=broad-except
         pending = error
 
-    digests = rust_fallback._file_digests(files, 'sha256')  # pylint: disable=protected-access
+    digests = hashed.digests()
     for slot, names, first in runs:
         feed[slot] = b''.join(itertools.chain.from_iterable(
             zip(names, digests[first:first + len(names)])))

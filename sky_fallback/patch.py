@@ -8,8 +8,8 @@ caller: ``patch_skypilot()`` points the ten functions SkyPilot has at
 ``sky_fallback.rust_fallback``, which answers with upstream's results (in Go
 when it can, in Python otherwise), and replaces
 ``backend_utils._deterministic_cluster_yaml_hash`` (the cluster-config hash
-of every launch) with the same code hashing every file of the file mounts in
-one batch (``sky_fallback._config_hash``); ``unpatch_skypilot()`` puts
+of every launch) with the same code hashing the files of the file mounts in
+batches (``sky_fallback._config_hash``); ``unpatch_skypilot()`` puts
 SkyPilot's own functions back.
 
 A function is patched only when that is safe:

@@ -290,14 +290,19 @@ def _file_digests(paths: List[str], hash_alg: str) -> List[bytes]:
     """``[h.digest() for h in hash_files(paths, hash_alg)]``, routed as
     hash_files is, without a hash object per file: for SkyPilot's config
     hash (sky_fallback._config_hash), thousands of small files a launch."""
-    if (_native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF and
-            not (type(hash_alg) is str and  # pylint: disable=unidiomatic-typecheck
-                 hash_alg in PYTHON_ROUTED_HASH_ALGORITHMS)):
+    if _file_digests_go_native(hash_alg):
         try:
             return _native._file_digests(paths, hash_alg)  # pylint: disable=protected-access
         except Exception as error:  # pylint: disable=broad-except
             _native_failed('hash_files', error)
     return [h.digest() for h in _python_hash_files(paths, hash_alg)]
+
+
+def _file_digests_go_native(hash_alg: str) -> bool:
+    """Whether _file_digests(..., hash_alg) asks Go now (or loads it to)."""
+    return (_native is not None and _environ_get(_GATE_KEY) not in _GATE_OFF and
+            not (type(hash_alg) is str and  # pylint: disable=unidiomatic-typecheck
+                 hash_alg in PYTHON_ROUTED_HASH_ALGORITHMS))
 
 
 def find_free_port(start_port: int) -> int:

@@ -7,6 +7,7 @@ reach sky_fallback (and Go, when it answers); unpatch_skypilot() puts
 SkyPilot's own functions back.
 """
 
+import concurrent.futures
 import hashlib
 import inspect
 import logging
@@ -14,6 +15,7 @@ import os
 import pathlib
 import re
 import sys
+import threading
 
 import pytest
 
@@ -305,7 +307,18 @@ def _both_config_hashes(config):
     return outcomes
 
 
-def test_config_hash_of_odd_trees_is_upstreams(unpatched, tmp_path):
+@pytest.fixture(params=['one batch', 'a batch per directory'])
+def hash_batch(request, monkeypatch):
+    """The config hash's files hashed at the end, as a small mount's are, or
+    handed to the hashing thread directory by directory while the walk goes
+    on, as a large mount's are (when Go hashes them)."""
+    if request.param == 'a batch per directory':
+        monkeypatch.setattr(_config_hash, 'HASH_BATCH', 1)
+    return request.param
+
+
+def test_config_hash_of_odd_trees_is_upstreams(unpatched, tmp_path,
+                                               hash_batch):
     tree = tmp_path / 'tree'
     (tree / 'b' / 'deep' / 'er').mkdir(parents=True)
     (tree / 'a').mkdir()
@@ -334,7 +347,8 @@ def test_config_hash_of_odd_trees_is_upstreams(unpatched, tmp_path):
         ORIGINALS[CONFIG_HASH](config))
 
 
-def test_config_hash_raises_upstreams_first_error(unpatched, tmp_path):
+def test_config_hash_raises_upstreams_first_error(unpatched, tmp_path,
+                                                  hash_batch):
     tree = tmp_path / 'tree'
     tree.mkdir()
     (tree / 'a.txt').write_text('a')
@@ -363,6 +377,81 @@ def test_config_hash_raises_upstreams_first_error(unpatched, tmp_path):
     (tree / 'b_broken').unlink()
     ours, theirs = _both_config_hashes(_config(tmp_path, {'/w': str(tree)}))
     assert ours == theirs and ours[1] is UnicodeEncodeError
+
+
+def _tree_of(root, directories, files_each):
+    for d in range(directories):
+        (root / f'd{d}').mkdir(parents=True)
+        for f in range(files_each):
+            (root / f'd{d}' / f'f{f}.py').write_bytes(b'%d/%d\n' % (d, f) * f)
+    return root
+
+
+def test_config_hash_thread_ends_with_the_call(unpatched, tmp_path,
+                                              monkeypatch):
+    monkeypatch.setattr(_config_hash, 'HASH_BATCH', 5)
+    config = _config(tmp_path, {'/w': str(_tree_of(tmp_path / 'w', 4, 6))})
+    submitted = []
+    submit = concurrent.futures.ThreadPoolExecutor.submit
+    monkeypatch.setattr(
+        concurrent.futures.ThreadPoolExecutor, 'submit',
+        lambda pool, *args: submitted.append(args) or submit(pool, *args))
+    threads = set(threading.enumerate())
+    ours, theirs = _both_config_hashes(config)
+    assert ours == theirs and ours[0] == 'returns'
+    assert set(threading.enumerate()) <= threads
+    # And after a file's error, raised from a batch.
+    (tmp_path / 'w' / 'd1' / 'f0.py').unlink()
+    (tmp_path / 'w' / 'd1' / 'f0.py').symlink_to(tmp_path / 'gone')
+    ours, theirs = _both_config_hashes(config)
+    assert ours == theirs and ours[1] is FileNotFoundError
+    assert set(threading.enumerate()) <= threads
+    # Batches go to the thread only when Go hashes them: Python hashing on a
+    # second thread would only contend for the GIL with the walk.
+    assert bool(submitted) == rust_fallback._file_digests_go_native('sha256')  # pylint: disable=protected-access
+
+
+def test_config_hash_interrupted_ends_its_thread(unpatched, tmp_path,
+                                                monkeypatch):
+    """Ctrl-C in the walk: the call raises at once, batches not begun are
+    dropped, and the thread ends after the one it is hashing."""
+    monkeypatch.setattr(_config_hash, 'HASH_BATCH', 5)
+    config = _config(tmp_path, {'/w': str(_tree_of(tmp_path / 'w', 6, 6))})
+    walk = os.walk
+
+    def interrupted_walk(top, *args, **kwargs):
+        for step, entry in enumerate(walk(top, *args, **kwargs)):
+            if step == 4:
+                raise KeyboardInterrupt
+            yield entry
+
+    monkeypatch.setattr(os, 'walk', interrupted_walk)
+    threads = set(threading.enumerate())
+    with pytest.raises(KeyboardInterrupt):
+        _config_hash.deterministic_cluster_yaml_hash(config)
+    for thread in set(threading.enumerate()) - threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+
+
+def test_config_hash_without_threads_is_upstreams(unpatched, tmp_path,
+                                                 monkeypatch):
+    """A host where no thread can start (a pids limit): the call hashes the
+    files itself."""
+    monkeypatch.setattr(_config_hash, 'HASH_BATCH', 5)
+    config = _config(tmp_path, {'/w': str(_tree_of(tmp_path / 'w', 4, 6))})
+
+    starts = []
+
+    def start(thread):
+        starts.append(thread)
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, 'start', start)
+    ours, theirs = _both_config_hashes(config)
+    assert ours == theirs and ours[0] == 'returns'
+    # Tried once, not once per batch.
+    assert len(starts) == rust_fallback._file_digests_go_native('sha256')  # pylint: disable=protected-access
 
 
 def test_config_hash_of_another_source_is_left_alone(unpatched, monkeypatch,
