@@ -1269,8 +1269,9 @@ def render_load(w: Callable[[str], None], results: List[Result],
           'the cluster YAML and every file of every file mount on each '
           '`sky launch`; upstream\'s calls `hash_file` once a file, the one '
           '`patch_skypilot()` installs (`sky_fallback._config_hash`) walks the '
-          'mounts first and hashes every file in one `hash_files` batch, the '
-          'same digest.')
+          'mounts as upstream does and hands their files to `hash_files` '
+          '4,096 at a time, hashed on a thread of the call while the walk goes '
+          'on: the same digest.')
         w('')
         w('| workload | upstream | patched | patched vs upstream | equal |')
         w('|---|---:|---:|---:|---|')

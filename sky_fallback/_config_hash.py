@@ -12,8 +12,8 @@ in upstream's order. The digest is the same byte for byte, and so is the
 first error (a file that cannot be read raises what upstream's loop raises).
 
 Go hashes without the GIL, so a large mount's files are hashed while the walk
-goes on: once :data:`HASH_BATCH` files are listed they go to a thread of the
-call's own, which ends before the call returns (:class:`_Digests`).
+goes on: once :data:`HASH_BATCH` files are listed they go to Go on a thread of
+the call's own, which ends before the call returns (:class:`_Digests`).
 
 The rewrite is upstream's function line for line, so ``patch_skypilot()``
 installs it only over the function it was written from: the source of the
@@ -29,6 +29,7 @@ import inspect
 import itertools
 import os
 import sys
+import threading
 from typing import Any, Callable, List, Optional, Tuple
 
 from sky_fallback import rust_fallback
@@ -64,21 +65,27 @@ HASH_BATCH = 4096
 
 
 class _Digests:
-    """The sha256 digests of files, in the order they are added
-    (``rust_fallback._file_digests``), hashed HASH_BATCH at a time on a
-    thread while the caller lists more, when Go hashes them. Use it as a
-    context manager: on leaving, batches not begun are dropped and the thread
-    ends, except that after a KeyboardInterrupt (or another BaseException
-    that is not an Exception) the caller does not wait for the batch being
-    hashed: the thread ends after it (files are only read).
+    """The sha256 digests of files, in the order they are added, as
+    ``rust_fallback._file_digests`` takes them, Go's part hashed HASH_BATCH
+    files at a time on a thread while the caller lists more.
+
+    The thread only calls Go (``sky_rs._file_digests_in_go``), which opens
+    no file that is not regular: a file Go leaves (an error, a FIFO, a large
+    file) is hashed by the caller, in order, as upstream's loop would, so the
+    first error is upstream's and a read that blocks does so where Ctrl-C
+    reaches it. Use it as a context manager: on leaving, the thread stops
+    after the call into Go it is in (about 0.1 s) and ends.
     """
 
     def __init__(self) -> None:
         self._files: List[str] = []
         self._sent = 0  # files[:_sent] are in batches
+        # (first, end, future): files[first:end] in Go on the thread
+        self._batches: List[Tuple[int, int, Any]] = []
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
-        self._batches: List['concurrent.futures.Future[List[bytes]]'] = []
-        self._threads_fail = False
+        self._native: Any = None
+        self._no_thread = False
+        self._stop = threading.Event()
 
     def __len__(self) -> int:
         return len(self._files)
@@ -88,40 +95,59 @@ class _Digests:
 
     def __exit__(self, error_type, error, traceback) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=error_type is None or
-                                issubclass(error_type, Exception),
-                                cancel_futures=True)
+            self._stop.set()
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def extend(self, paths: List[str]) -> None:
         self._files.extend(paths)
-        if (len(self._files) - self._sent >= HASH_BATCH and
-                not self._threads_fail and
-                rust_fallback._file_digests_go_native('sha256')):  # pylint: disable=protected-access
+        if len(self._files) - self._sent >= HASH_BATCH and not self._no_thread:
             self._send()
 
     def _send(self) -> None:
         if self._pool is None:
+            self._native = rust_fallback._native_for_file_digests('sha256')  # pylint: disable=protected-access
+            if self._native is None:  # Python hashes: no gain from a thread
+                self._no_thread = True
+                return
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix='sky_rs-config-hash')
-        batch = self._files[self._sent:]
+        first = self._sent
         try:
-            self._batches.append(
-                self._pool.submit(rust_fallback._file_digests, batch,  # pylint: disable=protected-access
-                                  'sha256'))
+            batch = self._pool.submit(self._in_go, self._files[first:])
         except RuntimeError:
             # No thread can start (a pids limit) or the interpreter is
             # exiting: the rest is hashed by the caller, as a small mount.
-            self._threads_fail = True
+            self._no_thread = True
             return
         self._sent = len(self._files)
+        self._batches.append((first, self._sent, batch))
+
+    def _in_go(self, paths: List[str]) -> Optional[List[Optional[bytes]]]:
+        """On the thread: Go's digests of paths, or None (stopped, or Go did
+        not answer: the caller then hashes them all)."""
+        if self._stop.is_set():
+            return None
+        try:
+            return self._native._file_digests_in_go(paths, 'sha256',  # pylint: disable=protected-access
+                                                    self._stop)
+        except Exception:  # pylint: disable=broad-except
+            return None
 
     def digests(self) -> List[bytes]:
         """All the digests, in order; raises the first file's error."""
+        file_digests = rust_fallback._file_digests  # pylint: disable=protected-access
         digests: List[bytes] = []
-        for batch in self._batches:
-            digests.extend(batch.result())
-        digests.extend(
-            rust_fallback._file_digests(self._files[self._sent:], 'sha256'))  # pylint: disable=protected-access
+        for first, end, batch in self._batches:
+            done = batch.result()
+            if done is None:
+                done = file_digests(self._files[first:end], 'sha256')
+            elif None in done:  # files Go left: hashed here, in order
+                done = [
+                    digest or file_digests([path], 'sha256')[0]
+                    for digest, path in zip(done, self._files[first:end])
+                ]
+            digests.extend(done)
+        digests.extend(file_digests(self._files[self._sent:], 'sha256'))
         return digests
 
 

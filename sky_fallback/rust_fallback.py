@@ -305,6 +305,12 @@ def _file_digests_go_native(hash_alg: str) -> bool:
                  hash_alg in PYTHON_ROUTED_HASH_ALGORITHMS))
 
 
+def _native_for_file_digests(hash_alg: str) -> Any:
+    """sky_rs, loaded now if need be, when _file_digests(..., hash_alg)
+    asks Go; otherwise None."""
+    return _load_native() if _file_digests_go_native(hash_alg) else None
+
+
 def find_free_port(start_port: int) -> int:
     """Return the first port from ``start_port`` up to 65534 that binds.
 

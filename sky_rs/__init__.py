@@ -762,6 +762,30 @@ def _file_digests(paths: List[str], hash_alg: str) -> List[bytes]:
     FileDigest per file: for a caller that wants only the bytes of many
     small files' digests (SkyPilot's config hash)."""
     name, hexdigests = _hash_files_hex(paths, hash_alg)
+    return _digest_bytes(name, hexdigests)
+
+
+def _file_digests_in_go(paths: List[str], hash_alg: str,
+                        stop) -> Optional[List[Optional[bytes]]]:
+    """Go's part of ``_file_digests(paths, hash_alg)``: each file's digest,
+    or None for a file Go leaves to ``hash_file`` (an error, not a regular
+    file, larger than 32 MiB), which the caller hashes, in order. Go opens no
+    file that is not regular, so this cannot block where a read of a FIFO
+    would, and it may run on a thread of its own. Returns None, without
+    finishing, once ``stop`` (a threading.Event) is set: it is checked
+    between calls of about 0.1 s."""
+    name, steps = _hash_files_steps(paths, hash_alg)
+    hexdigests: List[str] = []
+    for lines, _ in steps:
+        if stop.is_set():
+            return None
+        hexdigests.extend(lines)
+    if '' not in hexdigests:
+        return _digest_bytes(name, hexdigests)
+    return [bytes.fromhex(line) if line else None for line in hexdigests]
+
+
+def _digest_bytes(name: str, hexdigests: List[str]) -> List[bytes]:
     if not hexdigests:
         return []
     size = FileDigest.SIZES[name][0]
@@ -771,16 +795,29 @@ def _file_digests(paths: List[str], hash_alg: str) -> List[bytes]:
 
 def _hash_files_hex(paths: List[str], hash_alg: str):
     """hash_files' algorithm name and the hex digests of the files."""
+    name, steps = _hash_files_steps(paths, hash_alg)
+    hexdigests: List[str] = []
+    for lines, step_paths in steps:
+        if '' in lines:  # files left to hash_file
+            for line, path in zip(lines, step_paths):
+                hexdigests.append(line or _hash_whole_file(path, name))
+        else:
+            hexdigests.extend(lines)
+    return name, hexdigests
+
+
+def _hash_files_steps(paths: List[str], hash_alg: str):
+    """hash_files' algorithm name, and an iterator of its calls into Go, one
+    step (about 0.1 s) each: the hex digests Go took of the next files, ''
+    for a file it leaves to hash_file, and the paths of those files."""
     if type(hash_alg) is not str:  # pylint: disable=unidiomatic-typecheck
         raise NotImplementedError('sky_rs takes a str algorithm')
     if type(paths) is not list:  # pylint: disable=unidiomatic-typecheck
         paths = list(paths)
     name = hash_alg.lower()
-    hexdigests: List[str] = []
-    if not paths:
-        return name, hexdigests
-    if name not in FileDigest.SIZES:
+    if paths and name not in FileDigest.SIZES:
         raise NotImplementedError(f'sky_rs does not hash with {hash_alg!r}')
+    chunks = []
     for first in range(0, len(paths), _HASH_FILES_CHUNK):
         chunk = paths[first:first + _HASH_FILES_CHUNK]
         try:
@@ -790,16 +827,18 @@ def _hash_files_hex(paths: List[str], hash_alg: str):
         if joined.count('\n') != len(chunk) - 1:
             raise NotImplementedError('sky_rs cannot carry a path with a '
                                       'newline')
-        done = 0
-        while done < len(chunk):
-            lines = _call('pyexport_HashFiles', joined, name, done).split('\n')
-            if '' in lines:  # files left to hash_file
-                for line, path in zip(lines, chunk[done:]):
-                    hexdigests.append(line or _hash_whole_file(path, name))
-            else:
-                hexdigests.extend(lines)
-            done += len(lines)
-    return name, hexdigests
+        chunks.append((chunk, joined))
+
+    def steps():
+        for chunk, joined in chunks:
+            done = 0
+            while done < len(chunk):
+                lines = _call('pyexport_HashFiles', joined, name,
+                              done).split('\n')
+                yield lines, chunk[done:done + len(lines)]
+                done += len(lines)
+
+    return name, steps()
 
 
 def find_free_port(start_port: int) -> int:

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -246,6 +247,27 @@ def test_file_digests_are_the_loops_digests(api, upstream, tmp_path,
     ])
     assert outcome(api._file_digests, paths, hash_alg) == want  # pylint: disable=protected-access
     assert api._file_digests([], hash_alg) == []  # pylint: disable=protected-access
+
+
+def test_file_digests_in_go_leave_what_go_does_not_open(native, upstream,
+                                                        tmp_path):
+    # The config hash's thread calls only this: Go's digests, None for each
+    # file left to hash_file (missing, a directory, a FIFO nobody writes to,
+    # a file over 32 MiB), none of which it may open.
+    paths = mixed_files(tmp_path)
+    os.mkfifo(tmp_path / 'fifo')
+    paths[20:20] = [str(tmp_path / 'missing'), str(tmp_path),
+                    str(tmp_path / 'fifo')]
+    stop = threading.Event()
+    got = native._file_digests_in_go(paths, 'sha256', stop)  # pylint: disable=protected-access
+    left = {7: 'big', 20: 'missing', 21: 'directory', 22: 'fifo'}
+    assert [i for i, digest in enumerate(got) if digest is None] == sorted(left)
+    for i, path in enumerate(paths):
+        if i not in left:
+            assert got[i] == upstream.hash_file(path, 'sha256').digest()
+    # Stopped: no answer, at the latest after the call into Go it is in.
+    stop.set()
+    assert native._file_digests_in_go(paths, 'sha256', stop) is None  # pylint: disable=protected-access
 
 
 # The public API

@@ -8,12 +8,14 @@ SkyPilot's own functions back.
 """
 
 import concurrent.futures
+import errno
 import hashlib
 import inspect
 import logging
 import os
 import pathlib
 import re
+import signal
 import sys
 import threading
 
@@ -413,8 +415,7 @@ def test_config_hash_thread_ends_with_the_call(unpatched, tmp_path,
 
 def test_config_hash_interrupted_ends_its_thread(unpatched, tmp_path,
                                                 monkeypatch):
-    """Ctrl-C in the walk: the call raises at once, batches not begun are
-    dropped, and the thread ends after the one it is hashing."""
+    """Ctrl-C in the walk: the call raises, and its thread has ended."""
     monkeypatch.setattr(_config_hash, 'HASH_BATCH', 5)
     config = _config(tmp_path, {'/w': str(_tree_of(tmp_path / 'w', 6, 6))})
     walk = os.walk
@@ -429,9 +430,83 @@ def test_config_hash_interrupted_ends_its_thread(unpatched, tmp_path,
     threads = set(threading.enumerate())
     with pytest.raises(KeyboardInterrupt):
         _config_hash.deterministic_cluster_yaml_hash(config)
-    for thread in set(threading.enumerate()) - threads:
-        thread.join(timeout=60)
-        assert not thread.is_alive()
+    assert set(threading.enumerate()) <= threads
+
+
+def _release_fifo_reader(fifo) -> bool:
+    """Whether somebody was opening ``fifo`` to read (released now: it was
+    opened for writing and closed)."""
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as error:
+        assert error.errno == errno.ENXIO  # no reader
+        return False
+    os.close(fd)
+    return True
+
+
+def test_config_hash_opens_nothing_upstream_does_not(unpatched, tmp_path,
+                                                     monkeypatch):
+    """A file's error, then a FIFO nobody writes to, in a later batch:
+    upstream raises the error and never opens the FIFO, and neither may the
+    call or its thread (which did, and the call then waited for it)."""
+    monkeypatch.setattr(_config_hash, 'HASH_BATCH', 1)
+    tree = tmp_path / 'w'
+    (tree / 'a').mkdir(parents=True)
+    (tree / 'b').mkdir()
+    (tree / 'a' / 'f.py').write_text('x')
+    (tree / 'a' / 'broken').symlink_to(tmp_path / 'gone')
+    fifo = tree / 'b' / 'fifo'
+    os.mkfifo(fifo)
+    (tree / 'b' / 'g.py').write_text('y')
+    config = _config(tmp_path, {'/w': str(tree)})
+    threads = set(threading.enumerate())
+    released = []  # by the watchdog, if the call waits for a reader of fifo
+    watchdog = threading.Timer(
+        30, lambda: released.append(_release_fifo_reader(fifo)))
+    watchdog.start()
+    try:
+        ours, theirs = _both_config_hashes(config)
+    finally:
+        watchdog.cancel()
+        watchdog.join()
+    assert ours == theirs and ours[1] is FileNotFoundError
+    assert not any(released) and not _release_fifo_reader(fifo)
+    assert set(threading.enumerate()) <= threads
+
+
+def test_config_hash_interrupted_where_upstream_blocks(unpatched, tmp_path,
+                                                      monkeypatch):
+    """A FIFO nobody writes to among a mount's files: upstream blocks opening
+    it until Ctrl-C; the call blocks there too, on the calling thread, where
+    Ctrl-C reaches it, and leaves no thread (its thread hashed the FIFO, and
+    was left blocked after Ctrl-C)."""
+    monkeypatch.setattr(_config_hash, 'HASH_BATCH', 5)
+    tree = _tree_of(tmp_path / 'w', 3, 6)
+    fifo = tree / 'd1' / 'zz'
+    os.mkfifo(fifo)
+    config = _config(tmp_path, {'/w': str(tree)})
+
+    # Ctrl-C, as a signal to the main thread whose handler raises
+    # KeyboardInterrupt (SIGINT itself would reach pytest).
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    threads = set(threading.enumerate())
+    ctrl_c = threading.Timer(
+        0.5, signal.pthread_kill,
+        (threading.main_thread().ident, signal.SIGUSR1))
+    ctrl_c.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _config_hash.deterministic_cluster_yaml_hash(config)
+    finally:
+        ctrl_c.join()
+        signal.signal(signal.SIGUSR1, previous)
+        released = _release_fifo_reader(fifo)
+    assert not released
+    assert set(threading.enumerate()) <= threads
 
 
 def test_config_hash_without_threads_is_upstreams(unpatched, tmp_path,
