@@ -817,20 +817,17 @@ def _hash_files_steps(paths: List[str], hash_alg: str):
     name = hash_alg.lower()
     if paths and name not in FileDigest.SIZES:
         raise NotImplementedError(f'sky_rs does not hash with {hash_alg!r}')
-    chunks = []
-    for first in range(0, len(paths), _HASH_FILES_CHUNK):
-        chunk = paths[first:first + _HASH_FILES_CHUNK]
-        try:
-            joined = '\n'.join(chunk)
-        except TypeError:
-            raise NotImplementedError('sky_rs takes str paths') from None
-        if joined.count('\n') != len(chunk) - 1:
-            raise NotImplementedError('sky_rs cannot carry a path with a '
-                                      'newline')
-        chunks.append((chunk, joined))
 
     def steps():
-        for chunk, joined in chunks:
+        for first in range(0, len(paths), _HASH_FILES_CHUNK):
+            chunk = paths[first:first + _HASH_FILES_CHUNK]
+            try:
+                joined = '\n'.join(chunk)
+            except TypeError:
+                raise NotImplementedError('sky_rs takes str paths') from None
+            if joined.count('\n') != len(chunk) - 1:
+                raise NotImplementedError('sky_rs cannot carry a path with a '
+                                          'newline')
             done = 0
             while done < len(chunk):
                 lines = _call('pyexport_HashFiles', joined, name,

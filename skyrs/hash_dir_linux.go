@@ -46,10 +46,12 @@ func newDirCache(buf []byte) *dirCache { return &dirCache{fd: -1, buf: buf} }
 
 // openHashSource is openHashSource(path), through the cache. A path without
 // a directory part, or whose directory cannot be opened, is opened whole,
-// which reports its error.
+// which reports its error; so is a path the kernel refuses whole for its
+// length (PATH_MAX with the NUL: ENAMETOOLONG, as upstream's open raises),
+// which relative to its directory would open.
 func (c *dirCache) openHashSource(path string) (hashSource, int64, error) {
 	dir, name := filepath.Split(path)
-	if dir == "" || name == "" {
+	if dir == "" || name == "" || len(path) >= unix.PathMax {
 		return openHashSource(path)
 	}
 	if dir != c.dir {

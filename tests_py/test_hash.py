@@ -249,6 +249,35 @@ def test_file_digests_are_the_loops_digests(api, upstream, tmp_path,
     assert api._file_digests([], hash_alg) == []  # pylint: disable=protected-access
 
 
+def long_path(directory) -> str:
+    """A file whose path is 4096 bytes, one more than PATH_MAX takes with the
+    NUL, in a directory whose path is shorter: open(path) fails
+    (ENAMETOOLONG), though relative to its directory it would open."""
+    directory = str(directory)
+    while len(directory) < 4096 - 300:
+        directory = os.path.join(directory, 'd' * 200)
+    os.makedirs(directory)
+    name = 'f' * (4096 - len(directory) - 1)
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT, 0o644,
+                         dir_fd=dir_fd))
+    finally:
+        os.close(dir_fd)
+    return os.path.join(directory, name)
+
+
+def test_hash_files_of_a_path_longer_than_the_kernel_takes(backend, upstream,
+                                                           tmp_path):
+    path = long_path(tmp_path)
+    short = write(tmp_path, 'short', b'short')
+    paths = [short, path, short]
+    got = outcomes(backend.hash_files, paths, 'sha256')
+    want = outcomes(upstream_loop(upstream), paths, 'sha256')
+    assert want[:2] == ('raises', OSError)  # ENAMETOOLONG
+    assert_same(backend, got, want)
+
+
 def test_file_digests_in_go_leave_what_go_does_not_open(native, upstream,
                                                         tmp_path):
     # The config hash's thread calls only this: Go's digests, None for each
