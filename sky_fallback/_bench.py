@@ -1310,9 +1310,13 @@ wrapper, argument parsing, the GIL released and taken back, a C string for a
 result) costs more than the whole Python answer, so the public name is bound to
 the reference itself and pays no dispatch either. The references are
 upstream's code with small exact speed-ups (`f'{num:.0f}'` for
-`'{:.0f}'.format(num)`, the Kubernetes multiplier inline, one division fewer,
-and `truncate_long_string`'s word walk with `str.find`, which stops at the
-word it cuts at instead of splitting the whole string).
+`'{:.0f}'.format(num)`, the Kubernetes multiplier inline, one division fewer).
+`truncate_long_string`'s end mode is upstream's word walk unchanged: walks
+that stop at the word they cut at (`str.find` word by word, or a fixed point
+of `str.count`) were tried, and won on this row but lost to it on strings of
+many short words or long runs of spaces. Its ratio is that of one code timed
+twice, which strays from one run of this benchmark to the next (one process
+to the next) more than the band measured within one process shows.
 
 **read_last_n_lines, n=1000 (goal 4×).** Go returns the thousand lines in one
 `str` with a separator byte after each line that occurs nowhere in them, so

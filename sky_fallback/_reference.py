@@ -188,25 +188,6 @@ def _python_truncate_long_string(s: str,
             return s[:start_length] + '...'
         return s[:start_length] + '...' + s[-end_length:]
 
-    if type(s) is str and type(max_length) is int and max_length > 0:  # pylint: disable=unidiomatic-typecheck
-        # Upstream's walk below, with str.find: it stops at the word that
-        # brings the sum to max_length instead of splitting all of s. What
-        # it keeps, ' '.join of the words before that one (or before the
-        # last, if none does), is s up to where they end: s[:before].
-        end = s.find(' ')
-        if end < 0 or end > max_length:  # the first word alone is too long
-            return s[:max_length] + '...'
-        before = 0
-        total = end
-        while total < max_length:
-            start = end + 1
-            end = s.find(' ', start)
-            before = start - 1
-            if end < 0:
-                break
-            total += end - start
-        return s[:before if before > max_length else max_length] + '...'
-
     splits = s.split(' ')
     if len(splits[0]) > max_length:
         return splits[0][:max_length] + '...'
