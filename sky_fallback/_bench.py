@@ -1313,8 +1313,8 @@ upstream's code with small exact speed-ups (`f'{num:.0f}'` for
 `'{:.0f}'.format(num)`, the Kubernetes multiplier inline, one division fewer).
 `truncate_long_string`'s end mode is upstream's word walk unchanged: walks
 that stop at the word they cut at (`str.find` word by word, or a fixed point
-of `str.count`) were tried, and won on this row but lost to it on strings of
-many short words or long runs of spaces. Its ratio is that of one code timed
+of `str.count`) were tried, and won on this row but lost to upstream's walk
+on strings of many short words or long runs of spaces. Its ratio is that of one code timed
 twice, which strays from one run of this benchmark to the next (one process
 to the next) more than the band measured within one process shows.
 
