@@ -1268,10 +1268,9 @@ def render_load(w: Callable[[str], None], results: List[Result],
         w('`sky.backends.backend_utils._deterministic_cluster_yaml_hash` hashes '
           'the cluster YAML and every file of every file mount on each '
           '`sky launch`; upstream\'s calls `hash_file` once a file, the one '
-          '`patch_skypilot()` installs (`sky_fallback._config_hash`) walks the '
-          'mounts as upstream does and hands their files to `hash_files` '
-          '4,096 at a time, hashed on a thread of the call while the walk goes '
-          'on: the same digest.')
+          '`patch_skypilot()` installs (`sky_fallback._config_hash`) has a '
+          'mount\'s directory walked and hashed in Go, which gives back the '
+          'bytes upstream feeds the hash for it: the same digest.')
         w('')
         w('| workload | upstream | patched | patched vs upstream | equal |')
         w('|---|---:|---:|---:|---|')
@@ -1423,18 +1422,22 @@ call from Python runs on a goroutine locked to its thread, and preempting it
 costs two thread wake-ups, which on a machine with no idle CPU wait for the
 kernel: rare spikes of milliseconds (the tables show medians).
 
-**The config hash.** `hash_files` costs four system calls a file (open,
-fstat, pread, close) plus the hash, on one goroutine per CPU: the stat that
-keeps a FIFO from being opened is skipped for a name its directory's listing
-(one getdents64 call, as `find` does) shows to be a regular file. Those
-calls and the hash are the floor: 95 ms for a tree like this one on two
-workers, 168-182 ms on one (`go test -run '^$' -bench HashFilesWorkdir
-./tests_go`, three runs). The rest is Python: the walk upstream's code makes
-(`os.walk`) and its byte sequence, a directory's files taken as one run. Go
-hashes without the GIL, so a mount's files go to Go 4,096 at a time, on a
-thread of the call's own, while the walk goes on. With 2 CPUs that wins only
-the time the walk left one CPU idle, as the hashing keeps both busy; with
-more CPUs it hides more of the walk.
+**The config hash.** A mount's directory is walked and hashed in Go
+(`skyrs.WalkFeed`, about 8,192 files a call): it lists each directory as
+`os.walk` does, in one getdents64 pass (a stat only for a link or an entry
+of unknown type), sorts the names as Python sorts UTF-8, and hashes the
+files on one goroutine per CPU, a file the listing shows to be regular
+opened without a stat first. Four system calls a file (open, fstat, pread,
+close) plus the hash are the floor: 95-101 ms for a tree like this one on
+two workers, 169-181 ms on one, and 102-106 ms walked too (`go test -run
+'^$' -bench 'HashFilesWorkdir|WalkFeedWorkdir' -benchtime 20x ./tests_go`,
+three runs). Python is left with the YAML and joining the bytes. Walked in Python
+instead (`os.walk`, with the files hashed in Go meanwhile, on a thread),
+the same tree measured 2.92× in the previous run of this benchmark
+(2026-11-30, commit 560cda4): the walk and the byte sequence in Python
+took a CPU the hashing needed. Go declines a walk it cannot give exactly (a
+name that is not UTF-8, a tree over 100 levels deep), which Python then
+walks, with the files hashed in one batch.
 '''
 
 

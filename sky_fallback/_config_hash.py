@@ -4,16 +4,19 @@
 cluster YAML and the content of every file of every file mount on each
 launch, one ``hash_file`` call per file: for a 20,000-file workdir the calls
 are most of its time. :func:`deterministic_cluster_yaml_hash` is the same
-code with the files' digests taken from ``rust_fallback._file_digests``
-(``hash_files`` without a hash object per file; in Go, several files at
-once): it walks the mounts as upstream does, notes what upstream feeds the
-hash (names, markers, a file's place), hashes the files, then feeds it all
-in upstream's order. The digest is the same byte for byte, and so is the
-first error (a file that cannot be read raises what upstream's loop raises).
+code with the files' digests taken in batches, and gives the same digest
+byte for byte, and the same first error (a file that cannot be read raises
+what upstream's loop raises):
 
-Go hashes without the GIL, so a large mount's files are hashed while the walk
-goes on: once :data:`HASH_BATCH` files are listed they go to Go on a thread of
-the call's own, which ends before the call returns (:class:`_Digests`).
+- A mount's directory is walked and hashed in Go (``sky_rs._walk_feed_steps``:
+  os.walk's order and names, every core hashing), which gives back the bytes
+  upstream feeds the hash for it; the files Go leaves (an error, a FIFO, a
+  large file) are hashed here, in order. Where Go is off or cannot give that
+  walk exactly (a name that is not UTF-8, say), the directory is walked here,
+  as upstream walks it.
+- Files of the mounts walked here are hashed at the end in one
+  ``rust_fallback._file_digests`` call (``hash_files`` without a hash object
+  per file), and their digests put where upstream fed them.
 
 The rewrite is upstream's function line for line, so ``patch_skypilot()``
 installs it only over the function it was written from: the source of the
@@ -23,13 +26,11 @@ basenames left out of the hash, the logger) are read from ``backend_utils``
 at each call, as upstream reads them.
 """
 
-import concurrent.futures
 import hashlib
 import inspect
 import itertools
 import os
 import sys
-import threading
 from typing import Any, Callable, List, Optional, Tuple
 
 from sky_fallback import rust_fallback
@@ -57,109 +58,16 @@ def unverified_reason(installed: Callable[..., Any]) -> Optional[str]:
     return None
 
 
-# Files listed before the walk hands them to the hashing thread (a mount with
-# fewer has no thread): few enough that hashing starts early in a walk of
-# tens of thousands of files, enough that the thread seldom waits for the GIL
-# the walk holds.
-HASH_BATCH = 4096
-
-
-class _Digests:
-    """The sha256 digests of files, in the order they are added, as
-    ``rust_fallback._file_digests`` takes them, Go's part hashed HASH_BATCH
-    files at a time on a thread while the caller lists more.
-
-    The thread only calls Go (``sky_rs._file_digests_in_go``), which opens
-    no file that is not regular: a file Go leaves (an error, a FIFO, a large
-    file) is hashed by the caller, in order, as upstream's loop would, so the
-    first error is upstream's and a read that blocks does so where Ctrl-C
-    reaches it. Use it as a context manager: on leaving, the thread stops
-    after the call into Go it is in (about 0.1 s) and ends.
-    """
-
-    def __init__(self) -> None:
-        self._files: List[str] = []
-        self._sent = 0  # files[:_sent] are in batches
-        # (first, end, future): files[first:end] in Go on the thread
-        self._batches: List[Tuple[int, int, Any]] = []
-        self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
-        self._native: Any = None
-        self._no_thread = False
-        self._stop = threading.Event()
-
-    def __len__(self) -> int:
-        return len(self._files)
-
-    def __enter__(self) -> '_Digests':
-        return self
-
-    def __exit__(self, error_type, error, traceback) -> None:
-        if self._pool is not None:
-            self._stop.set()
-            self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def extend(self, paths: List[str]) -> None:
-        self._files.extend(paths)
-        if len(self._files) - self._sent >= HASH_BATCH and not self._no_thread:
-            self._send()
-
-    def _send(self) -> None:
-        if self._pool is None:
-            self._native = rust_fallback._native_for_file_digests('sha256')  # pylint: disable=protected-access
-            if self._native is None:  # Python hashes: no gain from a thread
-                self._no_thread = True
-                return
-            self._pool = concurrent.futures.ThreadPoolExecutor(
-                1, thread_name_prefix='sky_rs-config-hash')
-        first = self._sent
-        try:
-            batch = self._pool.submit(self._in_go, self._files[first:])
-        except RuntimeError:
-            # No thread can start (a pids limit) or the interpreter is
-            # exiting: the rest is hashed by the caller, as a small mount.
-            self._no_thread = True
-            return
-        self._sent = len(self._files)
-        self._batches.append((first, self._sent, batch))
-
-    def _in_go(self, paths: List[str]) -> Optional[List[Optional[bytes]]]:
-        """On the thread: Go's digests of paths, or None (stopped, or Go did
-        not answer: the caller then hashes them all)."""
-        if self._stop.is_set():
-            return None
-        try:
-            return self._native._file_digests_in_go(paths, 'sha256',  # pylint: disable=protected-access
-                                                    self._stop)
-        except Exception:  # pylint: disable=broad-except
-            return None
-
-    def digests(self) -> List[bytes]:
-        """All the digests, in order; raises the first file's error."""
-        file_digests = rust_fallback._file_digests  # pylint: disable=protected-access
-        digests: List[bytes] = []
-        for first, end, batch in self._batches:
-            done = batch.result()
-            if done is None:
-                done = file_digests(self._files[first:end], 'sha256')
-            elif None in done:  # files Go left: hashed here, in order
-                done = [
-                    digest or file_digests([path], 'sha256')[0]
-                    for digest, path in zip(done, self._files[first:end])
-                ]
-            digests.extend(done)
-        digests.extend(file_digests(self._files[self._sent:], 'sha256'))
-        return digests
-
-
 def deterministic_cluster_yaml_hash(tmp_yaml_path: str) -> str:
     """Hash the cluster yaml and contents of file mounts to a unique string.
 
     ``backend_utils._deterministic_cluster_yaml_hash``'s digest (see its
     docstring for the byte sequence hashed), with the files hashed in
-    batches (:class:`_Digests`).
+    batches (see the module's docstring).
     """
     backend_utils = sys.modules[BACKEND_UTILS]
     yaml_utils = backend_utils.yaml_utils
+    skip_hash = backend_utils._FILE_MOUNT_BASENAMES_SKIP_HASH  # pylint: disable=protected-access
     # Load the yaml contents so that we can directly remove keys.
     yaml_config = yaml_utils.read_yaml(tmp_yaml_path)
     for key_list in backend_utils._RAY_YAML_KEYS_TO_REMOVE_FOR_HASH:  # pylint: disable=protected-access
@@ -174,27 +82,17 @@ def deterministic_cluster_yaml_hash(tmp_yaml_path: str) -> str:
         if found_key and key_list[-1] in dict_to_remove_from:
             dict_to_remove_from.pop(key_list[-1])
 
-    with _Digests() as hashed:
-        return _hash_config_and_mounts(yaml_config, tmp_yaml_path, hashed)
-
-
-def _hash_config_and_mounts(yaml_config: Any, tmp_yaml_path: str,
-                            hashed: _Digests) -> str:
-    """The rest of deterministic_cluster_yaml_hash: the file mounts walked,
-    their files' digests taken from ``hashed``."""
-    backend_utils = sys.modules[BACKEND_UTILS]
-    yaml_utils = backend_utils.yaml_utils
-    skip_hash = backend_utils._FILE_MOUNT_BASENAMES_SKIP_HASH  # pylint: disable=protected-access
     # What upstream feeds config_hash, in order. A run (slot, names, first)
-    # at feed[slot] stands for names[0], the digest of hashed file number
-    # first, names[1], the digest of file first + 1, ...
+    # at feed[slot] stands for names[0], the digest of files[first],
+    # names[1], the digest of files[first + 1], ...
     feed: List[bytes] = []
+    files: List[str] = []
     runs: List[Tuple[int, List[bytes], int]] = []
 
     def digests_of(names: List[bytes], paths: List[str]) -> None:
-        runs.append((len(feed), names, len(hashed)))
+        runs.append((len(feed), names, len(files)))
         feed.append(b'')
-        hashed.extend(paths)
+        files.extend(paths)
 
     # A directory none of whose names is skipped or fails to encode is one
     # run: a few list operations rather than several per file.
@@ -236,10 +134,19 @@ def _hash_config_and_mounts(yaml_config: Any, tmp_yaml_path: str,
             # destination.
             elif os.path.isdir(expanded_src):
                 feed.append('dir'.encode('utf-8'))
+                walked = _walked_in_go(expanded_src, skip_hash)
+                if walked is not None:
+                    pieces, holes = walked
+                    feed.append(pieces[0])
+                    for hole, piece in zip(holes, pieces[1:]):
+                        digests_of([b''], [hole])
+                        feed.append(piece)
 
                 # Aside from expanded_src, os.walk will list symlinks to
-                # directories but will not recurse into them.
-                for (dirpath, dirnames, filenames) in os.walk(expanded_src):
+                # directories but will not recurse into them. (Unless Go
+                # walked the directory.)
+                for (dirpath, dirnames, filenames) in (
+                        os.walk(expanded_src) if walked is None else ()):
                     feed.append(dirpath.encode('utf-8') + b'\0')
 
                     # Note: inplace sort will also affect the traversal
@@ -282,7 +189,7 @@ def _hash_config_and_mounts(yaml_config: Any, tmp_yaml_path: str,
     except Exception as error:  # pylint: disable=broad-except
         pending = error
 
-    digests = hashed.digests()
+    digests = rust_fallback._file_digests(files, 'sha256')  # pylint: disable=protected-access
     for slot, names, first in runs:
         feed[slot] = b''.join(itertools.chain.from_iterable(
             zip(names, digests[first:first + len(names)])))
@@ -290,6 +197,40 @@ def _hash_config_and_mounts(yaml_config: Any, tmp_yaml_path: str,
         raise pending
     # Fed at once or piece by piece, a hash digests the same bytes.
     return hashlib.sha256(b''.join(feed)).hexdigest()
+
+
+def _walked_in_go(top: str,
+                  skip_hash: Any) -> Optional[Tuple[List[bytes], List[str]]]:
+    """What the file mount directory ``top`` feeds the hash (its os.walk,
+    names and file digests), walked and hashed by Go
+    (``sky_rs._walk_feed_steps``): pieces of the bytes fed, and between
+    each two the file whose digest goes there, which Go left to the caller
+    (an error, a FIFO, a large file). None when Go is off or cannot give
+    that walk exactly (a file system encoding other than UTF-8, a skip set
+    of other than str, a name Go declines): the caller walks."""
+    if (type(top) is not str or  # pylint: disable=unidiomatic-typecheck
+            sys.getfilesystemencoding() != 'utf-8' or
+            sys.getfilesystemencodeerrors() != 'surrogateescape' or
+            not isinstance(skip_hash, (set, frozenset)) or
+            any(type(name) is not str for name in skip_hash)):  # pylint: disable=unidiomatic-typecheck
+        return None
+    native = rust_fallback._native_for_file_digests('sha256')  # pylint: disable=protected-access
+    if native is None:
+        return None
+    pieces: List[List[bytes]] = [[]]  # each joined at the end
+    holes: List[str] = []
+    try:
+        for feed, step_holes in native._walk_feed_steps(top, list(skip_hash)):  # pylint: disable=protected-access
+            start = 0
+            for at, path in step_holes:
+                pieces[-1].append(feed[start:at])
+                pieces.append([])
+                holes.append(path)
+                start = at
+            pieces[-1].append(feed[start:])
+    except Exception:  # pylint: disable=broad-except
+        return None  # a decline (or a fault): the caller walks
+    return [b''.join(piece) for piece in pieces], holes
 
 
 def replacement(installed: Callable[..., Any]) -> Callable[..., Any]:

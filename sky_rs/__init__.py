@@ -762,30 +762,6 @@ def _file_digests(paths: List[str], hash_alg: str) -> List[bytes]:
     FileDigest per file: for a caller that wants only the bytes of many
     small files' digests (SkyPilot's config hash)."""
     name, hexdigests = _hash_files_hex(paths, hash_alg)
-    return _digest_bytes(name, hexdigests)
-
-
-def _file_digests_in_go(paths: List[str], hash_alg: str,
-                        stop) -> Optional[List[Optional[bytes]]]:
-    """Go's part of ``_file_digests(paths, hash_alg)``: each file's digest,
-    or None for a file Go leaves to ``hash_file`` (an error, not a regular
-    file, larger than 32 MiB), which the caller hashes, in order. Go opens no
-    file that is not regular, so this cannot block where a read of a FIFO
-    would, and it may run on a thread of its own. Returns None, without
-    finishing, once ``stop`` (a threading.Event) is set: it is checked
-    between calls of about 0.1 s."""
-    name, steps = _hash_files_steps(paths, hash_alg)
-    hexdigests: List[str] = []
-    for lines, _ in steps:
-        if stop.is_set():
-            return None
-        hexdigests.extend(lines)
-    if '' not in hexdigests:
-        return _digest_bytes(name, hexdigests)
-    return [bytes.fromhex(line) if line else None for line in hexdigests]
-
-
-def _digest_bytes(name: str, hexdigests: List[str]) -> List[bytes]:
     if not hexdigests:
         return []
     size = FileDigest.SIZES[name][0]
@@ -793,49 +769,65 @@ def _digest_bytes(name: str, hexdigests: List[str]) -> List[bytes]:
     return [joined[at:at + size] for at in range(0, len(joined), size)]
 
 
+def _walk_feed_steps(top: str, skip: List[str]):
+    """What the file mount directory ``top`` feeds SkyPilot's config hash
+    (sky_fallback._config_hash), walked and hashed in Go: an iterator of
+    steps of about 0.1 s, each ``(feed, holes)``: the bytes fed, but for
+    the sha256 digests of the files in ``holes``, ``(offset, path)`` in
+    order, which the caller hashes and puts at those offsets of feed (an
+    error, a file that is not regular or larger than 32 MiB: hashed in
+    order, a file's error is raised where upstream raises it). ``skip``:
+    the file names whose digests are not fed.
+
+    Raises NotImplementedError, at any step, for a walk Go cannot give
+    exactly (a name that is not UTF-8, a path with a newline, a tree more
+    than 100 levels deep); the caller then walks in Python."""
+    if any('\n' in text or '\0' in text
+           for text in itertools.chain((top,), skip)):
+        raise NotImplementedError('sky_rs cannot carry a name with a newline '
+                                  'or a NUL')
+    skip_joined = '\n'.join(skip)
+    stack = top
+    while stack:
+        lines = _call('pyexport_WalkFeed', top, stack, skip_joined).split('\n')
+        holes = len(lines[1].split(',')) if lines[1] else 0
+        feed = bytes.fromhex(lines[0])
+        yield feed, [(int(at), path) for at, path in
+                     zip(lines[1].split(','), lines[2:2 + holes])]
+        stack = '\n'.join(lines[2 + holes:])
+
+
 def _hash_files_hex(paths: List[str], hash_alg: str):
     """hash_files' algorithm name and the hex digests of the files."""
-    name, steps = _hash_files_steps(paths, hash_alg)
-    hexdigests: List[str] = []
-    for lines, step_paths in steps:
-        if '' in lines:  # files left to hash_file
-            for line, path in zip(lines, step_paths):
-                hexdigests.append(line or _hash_whole_file(path, name))
-        else:
-            hexdigests.extend(lines)
-    return name, hexdigests
-
-
-def _hash_files_steps(paths: List[str], hash_alg: str):
-    """hash_files' algorithm name, and an iterator of its calls into Go, one
-    step (about 0.1 s) each: the hex digests Go took of the next files, ''
-    for a file it leaves to hash_file, and the paths of those files."""
     if type(hash_alg) is not str:  # pylint: disable=unidiomatic-typecheck
         raise NotImplementedError('sky_rs takes a str algorithm')
     if type(paths) is not list:  # pylint: disable=unidiomatic-typecheck
         paths = list(paths)
     name = hash_alg.lower()
-    if paths and name not in FileDigest.SIZES:
+    hexdigests: List[str] = []
+    if not paths:
+        return name, hexdigests
+    if name not in FileDigest.SIZES:
         raise NotImplementedError(f'sky_rs does not hash with {hash_alg!r}')
-
-    def steps():
-        for first in range(0, len(paths), _HASH_FILES_CHUNK):
-            chunk = paths[first:first + _HASH_FILES_CHUNK]
-            try:
-                joined = '\n'.join(chunk)
-            except TypeError:
-                raise NotImplementedError('sky_rs takes str paths') from None
-            if joined.count('\n') != len(chunk) - 1:
-                raise NotImplementedError('sky_rs cannot carry a path with a '
-                                          'newline')
-            done = 0
-            while done < len(chunk):
-                lines = _call('pyexport_HashFiles', joined, name,
-                              done).split('\n')
-                yield lines, chunk[done:done + len(lines)]
-                done += len(lines)
-
-    return name, steps()
+    for first in range(0, len(paths), _HASH_FILES_CHUNK):
+        chunk = paths[first:first + _HASH_FILES_CHUNK]
+        try:
+            joined = '\n'.join(chunk)
+        except TypeError:
+            raise NotImplementedError('sky_rs takes str paths') from None
+        if joined.count('\n') != len(chunk) - 1:
+            raise NotImplementedError('sky_rs cannot carry a path with a '
+                                      'newline')
+        done = 0
+        while done < len(chunk):
+            lines = _call('pyexport_HashFiles', joined, name, done).split('\n')
+            if '' in lines:  # files left to hash_file
+                for line, path in zip(lines, chunk[done:]):
+                    hexdigests.append(line or _hash_whole_file(path, name))
+            else:
+                hexdigests.extend(lines)
+            done += len(lines)
+    return name, hexdigests
 
 
 def find_free_port(start_port: int) -> int:

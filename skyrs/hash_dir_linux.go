@@ -44,12 +44,14 @@ type dirCache struct {
 // listedBytes long; the caller may use it between calls).
 func newDirCache(buf []byte) *dirCache { return &dirCache{fd: -1, buf: buf} }
 
-// openHashSource is openHashSource(path), through the cache. A path without
-// a directory part, or whose directory cannot be opened, is opened whole,
+// openHashSource is openHashSource(path), through the cache; kind is the
+// type the caller's own listing of the directory gave the file (S_IFREG or
+// S_IFDIR; 0: none), which spares the cache its listing. A path without a
+// directory part, or whose directory cannot be opened, is opened whole,
 // which reports its error; so is a path the kernel refuses whole for its
 // length (PATH_MAX with the NUL: ENAMETOOLONG, as upstream's open raises),
 // which relative to its directory would open.
-func (c *dirCache) openHashSource(path string) (hashSource, int64, error) {
+func (c *dirCache) openHashSource(path string, kind uint32) (hashSource, int64, error) {
 	dir, name := filepath.Split(path)
 	if dir == "" || name == "" || len(path) >= unix.PathMax {
 		return openHashSource(path)
@@ -65,11 +67,14 @@ func (c *dirCache) openHashSource(path string) (hashSource, int64, error) {
 		}
 		c.dir, c.fd = dir, fd
 	}
-	c.opened++
-	if c.opened == 2 {
-		c.kinds = listKinds(c.fd, c.buf[:listedBytes])
+	if kind == 0 {
+		c.opened++
+		if c.opened == 2 {
+			c.kinds = listKinds(c.fd, c.buf[:listedBytes])
+		}
+		kind = c.kinds[name]
 	}
-	return openHashSourceAt(c.fd, name, path, c.kinds[name])
+	return openHashSourceAt(c.fd, name, path, kind)
 }
 
 // Close closes the directory kept, if any.

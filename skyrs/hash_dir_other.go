@@ -8,7 +8,7 @@ type dirCache struct{}
 
 func newDirCache([]byte) *dirCache { return &dirCache{} }
 
-func (c *dirCache) openHashSource(path string) (hashSource, int64, error) {
+func (c *dirCache) openHashSource(path string, _ uint32) (hashSource, int64, error) {
 	return openHashSource(path)
 }
 

@@ -21,6 +21,10 @@ type HashFilesOptions struct {
 	// Deadline: no file is started after it, though files already started
 	// are finished; the zero time means none.
 	Deadline time.Time
+	// Kinds, when not nil, is the type the caller's listing of its
+	// directory gave each path (getdents64's d_type as S_IFREG or S_IFDIR;
+	// 0: none): such a file is opened without a stat or a listing first.
+	Kinds []uint32
 }
 
 // HashFiles hashes the files at paths as HashFile(path, alg) does, several
@@ -72,7 +76,11 @@ func HashFiles(paths []string, alg string, opts HashFilesOptions) ([][]byte, err
 			if i >= len(paths) {
 				return
 			}
-			digests[i] = hashWholeFile(dirs, paths[i], h, *bufp, opts.MaxFileSize)
+			var kind uint32
+			if opts.Kinds != nil {
+				kind = opts.Kinds[i]
+			}
+			digests[i] = hashWholeFile(dirs, paths[i], kind, h, *bufp, opts.MaxFileSize)
 		}
 	}
 	var wg sync.WaitGroup
@@ -89,10 +97,11 @@ func HashFiles(paths []string, alg string, opts HashFilesOptions) ([][]byte, err
 	return digests[:min(int(next.Load()), len(paths))], nil
 }
 
-// hashWholeFile returns the digest of the file at path with h, or nil if it
-// fails, is not a regular file or is larger than maxSize (when maxSize > 0).
-func hashWholeFile(dirs *dirCache, path string, h hash.Hash, buf []byte, maxSize int64) []byte {
-	src, size, err := dirs.openHashSource(path)
+// hashWholeFile returns the digest of the file at path (of the listed kind,
+// if known: dirCache.openHashSource) with h, or nil if it fails, is not a
+// regular file or is larger than maxSize (when maxSize > 0).
+func hashWholeFile(dirs *dirCache, path string, kind uint32, h hash.Hash, buf []byte, maxSize int64) []byte {
+	src, size, err := dirs.openHashSource(path, kind)
 	if err != nil {
 		return nil
 	}

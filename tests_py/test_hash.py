@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 
 import pytest
@@ -278,25 +277,29 @@ def test_hash_files_of_a_path_longer_than_the_kernel_takes(backend, upstream,
     assert_same(backend, got, want)
 
 
-def test_file_digests_in_go_leave_what_go_does_not_open(native, upstream,
-                                                        tmp_path):
-    # The config hash's thread calls only this: Go's digests, None for each
-    # file left to hash_file (missing, a directory, a FIFO nobody writes to,
-    # a file over 32 MiB), none of which it may open.
-    paths = mixed_files(tmp_path)
+def test_walk_feed_steps_leave_what_go_does_not_open(native, upstream,
+                                                    tmp_path):
+    # The config hash's walk in Go: the digests of the files it hashed are
+    # in what it feeds; the others (over 32 MiB, a broken link, a FIFO
+    # nobody writes to, which it may not open) are holes, in walk order.
+    paths = sorted(mixed_files(tmp_path)[:-1])
+    (tmp_path / 'broken').symlink_to(tmp_path / 'gone')
     os.mkfifo(tmp_path / 'fifo')
-    paths[20:20] = [str(tmp_path / 'missing'), str(tmp_path),
-                    str(tmp_path / 'fifo')]
-    stop = threading.Event()
-    got = native._file_digests_in_go(paths, 'sha256', stop)  # pylint: disable=protected-access
-    left = {7: 'big', 20: 'missing', 21: 'directory', 22: 'fifo'}
-    assert [i for i, digest in enumerate(got) if digest is None] == sorted(left)
-    for i, path in enumerate(paths):
-        if i not in left:
-            assert got[i] == upstream.hash_file(path, 'sha256').digest()
-    # Stopped: no answer, at the latest after the call into Go it is in.
-    stop.set()
-    assert native._file_digests_in_go(paths, 'sha256', stop) is None  # pylint: disable=protected-access
+    (feed, holes), = native._walk_feed_steps(str(tmp_path), ['f3'])  # pylint: disable=protected-access
+    left = [str(tmp_path / name) for name in ('big', 'broken', 'fifo')]
+    assert [path for _, path in holes] == left
+    for path in paths:
+        name = os.path.basename(path).encode() + b'\0'
+        if path in left or name == b'f3\0':
+            assert feed.count(name) == 1  # the name, no digest
+            continue
+        assert name + upstream.hash_file(path, 'sha256').digest() in feed
+    try:  # the FIFO was never opened: no reader is waiting
+        os.close(os.open(tmp_path / 'fifo', os.O_WRONLY | os.O_NONBLOCK))
+        opened = True
+    except OSError:
+        opened = False
+    assert not opened
 
 
 # The public API

@@ -7,7 +7,6 @@ reach sky_fallback (and Go, when it answers); unpatch_skypilot() puts
 SkyPilot's own functions back.
 """
 
-import concurrent.futures
 import errno
 import hashlib
 import inspect
@@ -66,7 +65,9 @@ def native_calls(monkeypatch):
     sky_rs = sys.modules.get('sky_rs')
     if sky_rs is None or not rust_fallback.is_rust_available():
         return None
-    for name in list(patch.PATCHABLE) + ['hash_files', '_file_digests']:
+    for name in list(patch.PATCHABLE) + [
+            'hash_files', '_file_digests', '_walk_feed_steps'
+    ]:
         function = getattr(sky_rs, name)
 
         def counting(*args, _name=name, _function=function, **kwargs):
@@ -270,8 +271,9 @@ def test_cluster_config_hash_is_unchanged(unpatched, tmp_path, native_calls):
     before, after = twice(config_hash, str(config))
     assert after == before
     if native_calls is not None:
-        # main.py, link.py, empty.txt, data.bin, café.txt, credentials.json,
-        # in one batch (hash_files' form for digests only).
+        # The workdir walked and hashed by Go; credentials.json in a batch
+        # (hash_files' form for digests only).
+        assert native_calls.get('_walk_feed_steps') == 1
         assert native_calls.get('_file_digests') == 1
         assert native_calls.get('hash_file') is None
     # And it changes with the content, patched as unpatched.
@@ -309,18 +311,22 @@ def _both_config_hashes(config):
     return outcomes
 
 
-@pytest.fixture(params=['one batch', 'a batch per directory'])
-def hash_batch(request, monkeypatch):
-    """The config hash's files hashed at the end, as a small mount's are, or
-    handed to the hashing thread directory by directory while the walk goes
-    on, as a large mount's are (when Go hashes them)."""
-    if request.param == 'a batch per directory':
-        monkeypatch.setattr(_config_hash, 'HASH_BATCH', 1)
+@pytest.fixture(params=['Go walks', 'Python walks'])
+def walker(request, monkeypatch):
+    """A mount's directory walked and hashed by Go (when Go answers), or
+    walked in Python, as when Go declines the walk."""
+    sky_rs = sys.modules.get('sky_rs')
+    if request.param == 'Python walks' and sky_rs is not None:
+
+        def declined(top, skip):
+            raise NotImplementedError('declined by the test')
+            yield  # pylint: disable=unreachable
+
+        monkeypatch.setattr(sky_rs, '_walk_feed_steps', declined)
     return request.param
 
 
-def test_config_hash_of_odd_trees_is_upstreams(unpatched, tmp_path,
-                                               hash_batch):
+def test_config_hash_of_odd_trees_is_upstreams(unpatched, tmp_path, walker):
     tree = tmp_path / 'tree'
     (tree / 'b' / 'deep' / 'er').mkdir(parents=True)
     (tree / 'a').mkdir()
@@ -329,12 +335,21 @@ def test_config_hash_of_odd_trees_is_upstreams(unpatched, tmp_path,
     (tree / 'a' / 'access_tokens.db-wal').write_text('skipped too')
     (tree / 'b' / 'deep' / 'er' / '\u65e5\u672c.txt').write_bytes(b'x' * 3000)
     (tree / 'b' / 'big.bin').write_bytes(os.urandom(3 << 20))
+    # Larger than Go hashes in a walk: hashed after it, its digest in place.
+    (tree / 'b' / 'huge.bin').write_bytes(b'\x01' * ((32 << 20) + 1))
+    (tree / 'b' / 'new\nline.txt').write_text('a name with a newline')
+    # Names with a newline, which Go carries only in what it feeds the hash.
+    (tmp_path / 'other' / 'nl\ndir').mkdir(parents=True)
+    (tmp_path / 'other' / 'nl\ndir' / 'f').write_text('f')
+    (tree / 'empty').mkdir()
     os.symlink(tree / 'b', tree / 'link_to_dir')  # listed, not followed
     os.symlink(tree / '.hidden', tree / 'link_to_file')
     lone = tmp_path / 'credentials.db'  # a skipped basename as a file mount
     lone.write_text('x')
     for mounts in [
         {'/w': str(tree)},
+        {'/b': str(tree / 'b'), '/a': str(tree / 'a') + '//'},
+        {'/w': str(tree), '/o': str(tmp_path / 'other')},
         {'/w': str(tree) + '/', '/b': str(tree / 'b'), '/lone': str(lone)},
         {'/w': str(tree / 'link_to_dir'), '/f': str(tree / 'link_to_file')},
         {'/empty': str(tmp_path / 'nothing'), '': ''},
@@ -343,6 +358,11 @@ def test_config_hash_of_odd_trees_is_upstreams(unpatched, tmp_path,
         config = _config(tmp_path, mounts)
         ours, theirs = _both_config_hashes(config)
         assert ours == theirs and ours[0] == 'returns', mounts
+    if walker == 'Go walks' and rust_fallback._file_digests_go_native('sha256'):  # pylint: disable=protected-access
+        # Go walked all this.
+        skip = backend_utils._FILE_MOUNT_BASENAMES_SKIP_HASH  # pylint: disable=protected-access
+        for top in (tree, tmp_path / 'other'):
+            assert _config_hash._walked_in_go(str(top), skip) is not None  # pylint: disable=protected-access
     # The YAML as a mount of itself is left out; keys removed for the hash.
     config = _config(tmp_path, {'/cfg': str(tmp_path / 'cluster.yaml')})
     assert _config_hash.deterministic_cluster_yaml_hash(config) == (
@@ -350,7 +370,7 @@ def test_config_hash_of_odd_trees_is_upstreams(unpatched, tmp_path,
 
 
 def test_config_hash_raises_upstreams_first_error(unpatched, tmp_path,
-                                                  hash_batch):
+                                                  walker):
     tree = tmp_path / 'tree'
     tree.mkdir()
     (tree / 'a.txt').write_text('a')
@@ -379,6 +399,16 @@ def test_config_hash_raises_upstreams_first_error(unpatched, tmp_path,
     (tree / 'b_broken').unlink()
     ours, theirs = _both_config_hashes(_config(tmp_path, {'/w': str(tree)}))
     assert ours == theirs and ours[1] is UnicodeEncodeError
+    # Go declines both walks (a name it cannot give as upstream does; a path
+    # it cannot carry back): Python walks them.
+    lone = tmp_path / 'lone'
+    lone.mkdir()
+    (lone / 'new\nline').symlink_to(tmp_path / 'gone')
+    ours, theirs = _both_config_hashes(_config(tmp_path, {'/l': str(lone)}))
+    assert ours == theirs and ours[1] is FileNotFoundError
+    skip = backend_utils._FILE_MOUNT_BASENAMES_SKIP_HASH  # pylint: disable=protected-access
+    for top in (tree, lone):
+        assert _config_hash._walked_in_go(str(top), skip) is None  # pylint: disable=protected-access
 
 
 def _tree_of(root, directories, files_each):
@@ -389,48 +419,28 @@ def _tree_of(root, directories, files_each):
     return root
 
 
-def test_config_hash_thread_ends_with_the_call(unpatched, tmp_path,
-                                              monkeypatch):
-    monkeypatch.setattr(_config_hash, 'HASH_BATCH', 5)
-    config = _config(tmp_path, {'/w': str(_tree_of(tmp_path / 'w', 4, 6))})
-    submitted = []
-    submit = concurrent.futures.ThreadPoolExecutor.submit
-    monkeypatch.setattr(
-        concurrent.futures.ThreadPoolExecutor, 'submit',
-        lambda pool, *args: submitted.append(args) or submit(pool, *args))
-    threads = set(threading.enumerate())
-    ours, theirs = _both_config_hashes(config)
-    assert ours == theirs and ours[0] == 'returns'
-    assert set(threading.enumerate()) <= threads
-    # And after a file's error, raised from a batch.
-    (tmp_path / 'w' / 'd1' / 'f0.py').unlink()
-    (tmp_path / 'w' / 'd1' / 'f0.py').symlink_to(tmp_path / 'gone')
-    ours, theirs = _both_config_hashes(config)
-    assert ours == theirs and ours[1] is FileNotFoundError
-    assert set(threading.enumerate()) <= threads
-    # Batches go to the thread only when Go hashes them: Python hashing on a
-    # second thread would only contend for the GIL with the walk.
-    assert bool(submitted) == rust_fallback._file_digests_go_native('sha256')  # pylint: disable=protected-access
-
-
-def test_config_hash_interrupted_ends_its_thread(unpatched, tmp_path,
-                                                monkeypatch):
-    """Ctrl-C in the walk: the call raises, and its thread has ended."""
-    monkeypatch.setattr(_config_hash, 'HASH_BATCH', 5)
-    config = _config(tmp_path, {'/w': str(_tree_of(tmp_path / 'w', 6, 6))})
-    walk = os.walk
-
-    def interrupted_walk(top, *args, **kwargs):
-        for step, entry in enumerate(walk(top, *args, **kwargs)):
-            if step == 4:
-                raise KeyboardInterrupt
-            yield entry
-
-    monkeypatch.setattr(os, 'walk', interrupted_walk)
-    threads = set(threading.enumerate())
-    with pytest.raises(KeyboardInterrupt):
-        _config_hash.deterministic_cluster_yaml_hash(config)
-    assert set(threading.enumerate()) <= threads
+def test_config_hash_of_large_and_deep_trees_is_upstreams(
+        unpatched, tmp_path, native_calls):
+    """More files than one call into Go walks (8,192: the walk goes on from
+    the directories it left), and a tree deeper than Go walks (100 levels:
+    Python walks it)."""
+    large = _tree_of(tmp_path / 'large', 40, 230)
+    deep = tmp_path / 'deep'
+    bottom = deep.joinpath(*['d'] * 105)
+    bottom.mkdir(parents=True)
+    (bottom / 'f').write_text('at the bottom')
+    (deep / 'top.txt').write_text('at the top')
+    for mounts in [{'/l': str(large)}, {'/d': str(deep)}]:
+        ours, theirs = _both_config_hashes(_config(tmp_path, mounts))
+        assert ours == theirs and ours[0] == 'returns', mounts
+    if native_calls is not None and rust_fallback._file_digests_go_native(  # pylint: disable=protected-access
+            'sha256'):
+        skip = backend_utils._FILE_MOUNT_BASENAMES_SKIP_HASH  # pylint: disable=protected-access
+        assert _config_hash._walked_in_go(str(large), skip) is not None  # pylint: disable=protected-access
+        assert _config_hash._walked_in_go(str(deep), skip) is None  # pylint: disable=protected-access
+        sky_rs = sys.modules['sky_rs']
+        steps = list(sky_rs._walk_feed_steps(str(large), []))  # pylint: disable=protected-access
+        assert len(steps) >= 2
 
 
 def _release_fifo_reader(fifo) -> bool:
@@ -445,12 +455,13 @@ def _release_fifo_reader(fifo) -> bool:
     return True
 
 
+@pytest.mark.parametrize('mounts', ['one', 'two'])
 def test_config_hash_opens_nothing_upstream_does_not(unpatched, tmp_path,
-                                                     monkeypatch):
-    """A file's error, then a FIFO nobody writes to, in a later batch:
-    upstream raises the error and never opens the FIFO, and neither may the
-    call or its thread (which did, and the call then waited for it)."""
-    monkeypatch.setattr(_config_hash, 'HASH_BATCH', 1)
+                                                     walker, mounts):
+    """A file's error, then a FIFO nobody writes to, later in the walk or in
+    a later mount: upstream raises the error and never opens the FIFO, and
+    neither may the call (Go leaves both files to it; a version that hashed
+    them as each mount was walked would wait for a writer)."""
     tree = tmp_path / 'w'
     (tree / 'a').mkdir(parents=True)
     (tree / 'b').mkdir()
@@ -459,7 +470,11 @@ def test_config_hash_opens_nothing_upstream_does_not(unpatched, tmp_path,
     fifo = tree / 'b' / 'fifo'
     os.mkfifo(fifo)
     (tree / 'b' / 'g.py').write_text('y')
-    config = _config(tmp_path, {'/w': str(tree)})
+    config = _config(
+        tmp_path, {'/w': str(tree)} if mounts == 'one' else {
+            '/a': str(tree / 'a'),
+            '/b': str(tree / 'b')
+        })
     threads = set(threading.enumerate())
     released = []  # by the watchdog, if the call waits for a reader of fifo
     watchdog = threading.Timer(
@@ -476,12 +491,10 @@ def test_config_hash_opens_nothing_upstream_does_not(unpatched, tmp_path,
 
 
 def test_config_hash_interrupted_where_upstream_blocks(unpatched, tmp_path,
-                                                      monkeypatch):
+                                                      walker):
     """A FIFO nobody writes to among a mount's files: upstream blocks opening
     it until Ctrl-C; the call blocks there too, on the calling thread, where
-    Ctrl-C reaches it, and leaves no thread (its thread hashed the FIFO, and
-    was left blocked after Ctrl-C)."""
-    monkeypatch.setattr(_config_hash, 'HASH_BATCH', 5)
+    Ctrl-C reaches it, and leaves no thread behind."""
     tree = _tree_of(tmp_path / 'w', 3, 6)
     fifo = tree / 'd1' / 'zz'
     os.mkfifo(fifo)
@@ -507,26 +520,6 @@ def test_config_hash_interrupted_where_upstream_blocks(unpatched, tmp_path,
         released = _release_fifo_reader(fifo)
     assert not released
     assert set(threading.enumerate()) <= threads
-
-
-def test_config_hash_without_threads_is_upstreams(unpatched, tmp_path,
-                                                 monkeypatch):
-    """A host where no thread can start (a pids limit): the call hashes the
-    files itself."""
-    monkeypatch.setattr(_config_hash, 'HASH_BATCH', 5)
-    config = _config(tmp_path, {'/w': str(_tree_of(tmp_path / 'w', 4, 6))})
-
-    starts = []
-
-    def start(thread):
-        starts.append(thread)
-        raise RuntimeError("can't start new thread")
-
-    monkeypatch.setattr(threading.Thread, 'start', start)
-    ours, theirs = _both_config_hashes(config)
-    assert ours == theirs and ours[0] == 'returns'
-    # Tried once, not once per batch.
-    assert len(starts) == rust_fallback._file_digests_go_native('sha256')  # pylint: disable=protected-access
 
 
 def test_config_hash_of_another_source_is_left_alone(unpatched, monkeypatch,

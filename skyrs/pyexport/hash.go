@@ -2,6 +2,7 @@ package pyexport
 
 import (
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -137,5 +138,56 @@ func HashFiles(paths string, alg string, start int) (string, error) {
 			out = hex.AppendEncode(out, d)
 		}
 		return string(out), nil
+	})
+}
+
+// walkFeedMaxFiles bounds the files one WalkFeed step lists (a few tens of
+// milliseconds of hashing), and walkFeedMaxDepth the depth it walks.
+const (
+	walkFeedMaxFiles = 8192
+	walkFeedMaxDepth = 100
+)
+
+// WalkFeed is skyrs.WalkFeed for the config hash (sky_fallback._config_hash)
+// of the mount directory top, the directories still to walk and the names
+// not to hash joined by '\n'. It returns lines: the hex of the bytes fed,
+// the comma-separated offsets of the holes in them, a line per hole (the
+// path the facade hashes, in order, for the digest at that offset), then a
+// line per directory still to walk, the next one last. Like HashFiles it
+// returns after about hashStepTime.
+func WalkFeed(top string, stack string, skip string) (string, error) {
+	return guard(func() (string, error) {
+		skipped := map[string]bool{}
+		for _, name := range strings.Split(skip, "\n") {
+			skipped[name] = true
+		}
+		step, err := skyrs.WalkFeed(top, strings.Split(stack, "\n"), skipped, skyrs.WalkFeedOptions{
+			MaxFiles:    walkFeedMaxFiles,
+			MaxDepth:    walkFeedMaxDepth,
+			MaxFileSize: hashFilesMaxFileSize,
+			Deadline:    time.Now().Add(hashStepTime),
+		})
+		if err != nil {
+			return "", err
+		}
+		var out strings.Builder
+		out.Grow(2*len(step.Feed) + 64)
+		out.WriteString(hex.EncodeToString(step.Feed))
+		out.WriteByte('\n')
+		for i, hole := range step.Holes {
+			if i > 0 {
+				out.WriteByte(',')
+			}
+			out.WriteString(strconv.Itoa(hole.At))
+		}
+		for _, hole := range step.Holes {
+			out.WriteByte('\n')
+			out.WriteString(hole.Path)
+		}
+		for _, dir := range step.Stack {
+			out.WriteByte('\n')
+			out.WriteString(dir)
+		}
+		return out.String(), nil
 	})
 }
