@@ -1,6 +1,7 @@
 package skyrs
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -76,7 +77,7 @@ func WalkFeed(top string, stack []string, skip map[string]bool, opts WalkFeedOpt
 		}
 		dir := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if !strings.HasPrefix(dir, top) || strings.Count(dir[len(top):], "/") > opts.MaxDepth {
+		if walkDepth(top, dir) > opts.MaxDepth {
 			return FeedStep{}, Decline("WalkFeed of a tree deeper than %d", opts.MaxDepth)
 		}
 		dirs, names, ok, err := listForWalk(dir, buf)
@@ -150,6 +151,19 @@ type walkDir struct {
 type walkFile struct {
 	name string
 	kind uint32
+}
+
+// walkDepth is how many levels below top dir is, for a dir WalkFeed put on
+// its stack (top, or a path under it joined by joinPath); MaxInt otherwise.
+func walkDepth(top, dir string) int {
+	if dir == top {
+		return 0
+	}
+	prefix := joinPath(top, "")
+	if !strings.HasPrefix(dir, prefix) {
+		return math.MaxInt
+	}
+	return strings.Count(dir[len(prefix):], "/") + 1
 }
 
 // joinPath is os.path.join(dir, name) on POSIX, for a name without '/'.

@@ -130,6 +130,8 @@ func TestWalkFeedDeclinesWhatItCannotGiveExactly(t *testing.T) {
 		{newline, 100, true},
 		{deep, 2, true},
 		{deep, 3, false},
+		{deep + "/", 2, true},
+		{deep + "/", 3, false},
 	} {
 		if got := declined(tt.top, skyrs.WalkFeedOptions{MaxDepth: tt.maxDepth}); got != tt.want {
 			t.Errorf("%q, MaxDepth %d: declined %v, want %v", tt.top, tt.maxDepth, got, tt.want)
