@@ -311,6 +311,13 @@ def _both_config_hashes(config):
     return outcomes
 
 
+def _go_walks() -> bool:
+    """Whether the config hash has Go walk a mount's directory here: Go
+    answers, and names are UTF-8 (file system encoding)."""
+    return (rust_fallback._file_digests_go_native('sha256') and  # pylint: disable=protected-access
+            sys.getfilesystemencoding() == 'utf-8')
+
+
 @pytest.fixture(params=['Go walks', 'Python walks'])
 def walker(request, monkeypatch):
     """A mount's directory walked and hashed by Go (when Go answers), or
@@ -358,7 +365,7 @@ def test_config_hash_of_odd_trees_is_upstreams(unpatched, tmp_path, walker):
         config = _config(tmp_path, mounts)
         ours, theirs = _both_config_hashes(config)
         assert ours == theirs and ours[0] == 'returns', mounts
-    if walker == 'Go walks' and rust_fallback._file_digests_go_native('sha256'):  # pylint: disable=protected-access
+    if walker == 'Go walks' and _go_walks():
         # Go walked all this.
         skip = backend_utils._FILE_MOUNT_BASENAMES_SKIP_HASH  # pylint: disable=protected-access
         for top in (tree, tmp_path / 'other'):
@@ -433,8 +440,7 @@ def test_config_hash_of_large_and_deep_trees_is_upstreams(
     for mounts in [{'/l': str(large)}, {'/d': str(deep)}]:
         ours, theirs = _both_config_hashes(_config(tmp_path, mounts))
         assert ours == theirs and ours[0] == 'returns', mounts
-    if native_calls is not None and rust_fallback._file_digests_go_native(  # pylint: disable=protected-access
-            'sha256'):
+    if native_calls is not None and _go_walks():
         skip = backend_utils._FILE_MOUNT_BASENAMES_SKIP_HASH  # pylint: disable=protected-access
         assert _config_hash._walked_in_go(str(large), skip) is not None  # pylint: disable=protected-access
         assert _config_hash._walked_in_go(str(deep), skip) is None  # pylint: disable=protected-access
