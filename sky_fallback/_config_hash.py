@@ -207,12 +207,14 @@ def _walked_in_go(top: str,
     each two the file whose digest goes there, which Go left to the caller
     (an error, a FIFO, a large file). None when Go is off or cannot give
     that walk exactly (a file system encoding other than UTF-8, a skip set
-    of other than str, a name Go declines): the caller walks."""
+    of other than str, a name Go declines, too little room for os.walk's
+    recursion): the caller walks."""
     if (type(top) is not str or  # pylint: disable=unidiomatic-typecheck
             sys.getfilesystemencoding() != 'utf-8' or
             sys.getfilesystemencodeerrors() != 'surrogateescape' or
             not isinstance(skip_hash, (set, frozenset)) or
-            any(type(name) is not str for name in skip_hash)):  # pylint: disable=unidiomatic-typecheck
+            any(type(name) is not str for name in skip_hash) or  # pylint: disable=unidiomatic-typecheck
+            not _room_for_os_walk()):
         return None
     native = rust_fallback._native_for_file_digests('sha256')  # pylint: disable=protected-access
     if native is None:
@@ -231,6 +233,28 @@ def _walked_in_go(top: str,
     except Exception:  # pylint: disable=broad-except
         return None  # a decline (or a fault): the caller walks
     return [b''.join(piece) for piece in pieces], holes
+
+
+# The deepest tree Go walks (walkFeedMaxDepth, skyrs/pyexport/hash.go), and
+# the frames os.walk's walk of it may take besides its one a level.
+GO_WALK_MAX_DEPTH = 100
+_OS_WALK_FRAMES = 20
+
+
+def _room_for_os_walk() -> bool:
+    """Whether upstream's os.walk of a tree Go walks could not reach the
+    recursion limit here: before Python 3.12 it recursed, a frame a level,
+    and a caller deep in its stack gets RecursionError, which only Python's
+    walk gives."""
+    if sys.version_info >= (3, 12):
+        return True
+    depth = 0
+    frame: Any = sys._getframe()  # pylint: disable=protected-access
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    return (depth + GO_WALK_MAX_DEPTH + _OS_WALK_FRAMES <=
+            sys.getrecursionlimit())
 
 
 def replacement(installed: Callable[..., Any]) -> Callable[..., Any]:

@@ -449,6 +449,30 @@ def test_config_hash_of_large_and_deep_trees_is_upstreams(
         assert len(steps) >= 2
 
 
+def test_config_hash_near_the_recursion_limit_is_upstreams(
+        unpatched, tmp_path):
+    """A caller deep in its stack: before Python 3.12 upstream's os.walk of a
+    90-level tree (Go walks up to 100) raises RecursionError, and so must
+    the call."""
+    deep = tmp_path / 'deep'
+    bottom = deep.joinpath(*['d'] * 90)
+    bottom.mkdir(parents=True)
+    (bottom / 'f').write_text('at the bottom')
+    config = _config(tmp_path, {'/d': str(deep)})
+    frames, frame = 0, sys._getframe()  # pylint: disable=protected-access
+    while frame is not None:
+        frames, frame = frames + 1, frame.f_back
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(frames + 60)
+    try:
+        ours, theirs = _both_config_hashes(config)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert ours[:2] == theirs[:2]
+    assert ours[0] == 'returns' if sys.version_info >= (3, 12) else (
+        ours[1] is RecursionError)
+
+
 def _release_fifo_reader(fifo) -> bool:
     """Whether somebody was opening ``fifo`` to read (released now: it was
     opened for writing and closed)."""

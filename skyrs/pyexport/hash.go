@@ -142,7 +142,8 @@ func HashFiles(paths string, alg string, start int) (string, error) {
 }
 
 // walkFeedMaxFiles bounds the files one WalkFeed step lists (a few tens of
-// milliseconds of hashing), and walkFeedMaxDepth the depth it walks.
+// milliseconds of hashing), and walkFeedMaxDepth the depth it walks
+// (sky_fallback/_config_hash.py's GO_WALK_MAX_DEPTH).
 const (
 	walkFeedMaxFiles = 8192
 	walkFeedMaxDepth = 100
