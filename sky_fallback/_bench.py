@@ -1431,13 +1431,12 @@ opened without a stat first. Four system calls a file (open, fstat, pread,
 close) plus the hash are the floor: 95-101 ms for a tree like this one on
 two workers, 169-181 ms on one, and 102-106 ms walked too (`go test -run
 '^$' -bench 'HashFilesWorkdir|WalkFeedWorkdir' -benchtime 20x ./tests_go`,
-three runs). Python is left with the YAML and joining the bytes. Walked in Python
-instead (`os.walk`, with the files hashed in Go meanwhile, on a thread),
-the same tree measured 2.92× in the previous run of this benchmark
-(2026-11-30, commit 560cda4): the walk and the byte sequence in Python
-took a CPU the hashing needed. Go declines a walk it cannot give exactly (a
-name that is not UTF-8, a tree over 100 levels deep), which Python then
-walks, with the files hashed in one batch.
+three runs). Python is left with the YAML and joining the bytes. Before,
+Python walked (`os.walk`) and built the byte sequence while Go hashed the
+files on a thread: 2.92× in the previous run of this benchmark (2026-11-30,
+commit 560cda4), as the Python took a CPU the hashing needed. Go declines a
+walk it cannot give exactly (a name that is not UTF-8, a tree over 100
+levels deep), which Python then walks, the files hashed in one batch.
 '''
 
 
