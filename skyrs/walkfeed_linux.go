@@ -56,7 +56,8 @@ func listForWalk(path string, buf []byte) (dirs []walkDir, files []walkFile, ok 
 			case unix.S_IFREG:
 				files = append(files, walkFile{name: name, kind: kind})
 			case unix.S_IFLNK, 0: // DT_LNK, DT_UNKNOWN
-				if isDir(prefix + name) {
+				// DirEntry.is_dir() of such an entry is os.path.isdir.
+				if isDirectory(prefix + name) {
 					dirs = append(dirs, walkDir{name: name, link: isLink(prefix + name)})
 				} else {
 					files = append(files, walkFile{name: name})
@@ -69,14 +70,6 @@ func listForWalk(path string, buf []byte) (dirs []walkDir, files []walkFile, ok 
 			return nil, nil, false, Decline("WalkFeed of a name that is not UTF-8")
 		}
 	}
-}
-
-// isDir is DirEntry.is_dir() of the entry at path: stat (following a
-// symbolic link) says it is a directory; any error means no.
-func isDir(path string) bool {
-	var st unix.Stat_t
-	err := retryOnEINTR(func() error { return unix.Stat(path, &st) })
-	return err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
 }
 
 // isLink is os.path.islink(path): lstat says it is a symbolic link; any
