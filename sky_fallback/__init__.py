@@ -31,11 +31,11 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 
 def __getattr__(name):
-    # patch_skypilot / unpatch_skypilot (sky_fallback/patch.py), imported on
-    # first use so that `import sky_fallback` does not pay for them.
+    # patch_skypilot / unpatch_skypilot (sky_fallback/skypilot/), imported
+    # on first use so that `import sky_fallback` does not pay for them.
     if name in ('patch_skypilot', 'unpatch_skypilot'):
-        from sky_fallback import patch  # pylint: disable=import-outside-toplevel
-        return getattr(patch, name)
+        from sky_fallback import skypilot  # pylint: disable=import-outside-toplevel
+        return getattr(skypilot, name)
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 

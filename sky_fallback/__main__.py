@@ -1,4 +1,5 @@
-"""``python -m sky_fallback [info [--json] | compare FUNCTION ARG... | bench]``."""
+"""``python -m sky_fallback [info [--json] | compare FUNCTION ARG... | bench |
+plugin install|uninstall|status]``."""
 
 import argparse
 import json
@@ -9,6 +10,7 @@ from typing import List, Optional
 from sky_fallback import _bench
 from sky_fallback import _compare
 from sky_fallback import rust_fallback
+from sky_fallback.skypilot import plugin_cli
 
 
 def _print_info(as_json: bool) -> None:
@@ -37,11 +39,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                                     help='print the report as JSON')
     _compare.add_parser(subcommands)
     _bench.add_parser(subcommands)
+    plugin_cli.add_parser(subcommands)
     args = parser.parse_args(argv)
     if args.command == 'bench':
         return _bench.run(args)
     if args.command == 'compare':
         return _compare.run(args)
+    if args.command == 'plugin':
+        return plugin_cli.run(args)
     _print_info(as_json=getattr(args, 'json', False))
     return 0
 

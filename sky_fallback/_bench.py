@@ -1268,7 +1268,7 @@ def render_load(w: Callable[[str], None], results: List[Result],
         w('`sky.backends.backend_utils._deterministic_cluster_yaml_hash` hashes '
           'the cluster YAML and every file of every file mount on each '
           '`sky launch`; upstream\'s calls `hash_file` once a file, the one '
-          '`patch_skypilot()` installs (`sky_fallback._config_hash`) has a '
+          '`patch_skypilot()` installs (`sky_fallback.skypilot.config_hash`) has a '
           'mount\'s directory walked and hashed in Go, which gives back the '
           'bytes upstream feeds the hash for it: the same digest.')
         w('')

@@ -306,15 +306,16 @@ def config_hash_doors() -> Optional[Dict[str, Callable[..., Any]]]:
     """SkyPilot's config hash and the one patch_skypilot() installs (None
     when SkyPilot is not installed or the installed one is not verified)."""
     # pylint: disable=import-outside-toplevel
-    from sky_fallback import _config_hash
-    from sky_fallback import patch
+    from sky_fallback import skypilot
+    from sky_fallback.skypilot import config_hash
+    entry = skypilot.registry.BY_NAME[config_hash.NAME]
     try:
-        installed = patch.skypilot_original(_config_hash.NAME)
+        installed = skypilot.skypilot_original(config_hash.NAME)
     except ImportError:
         return None
-    if _config_hash.unverified_reason(installed) is not None:
+    if entry.unverified_reason(installed) is not None:
         return None
     return {
         'upstream': installed,
-        'api': _config_hash.replacement(installed),
+        'api': config_hash.replacement(installed),
     }

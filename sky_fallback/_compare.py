@@ -188,11 +188,12 @@ def _native_function(name: str) -> Tuple[Optional[Callable[..., Any]], str]:
 
 
 def _upstream_function(name: str) -> Tuple[Optional[Callable[..., Any]], str]:
-    from sky_fallback import patch  # pylint: disable=import-outside-toplevel
-    if name not in patch.PATCHABLE:
+    from sky_fallback import skypilot  # pylint: disable=import-outside-toplevel
+    from sky_fallback.skypilot import utilities  # pylint: disable=import-outside-toplevel
+    if name not in {entry[1] for entry in utilities.UTILITIES}:
         return None, f'SkyPilot has no {name}'
     try:
-        return patch.skypilot_original(name), ''
+        return skypilot.skypilot_original(name), ''
     except ImportError as error:
         return None, f'SkyPilot is not installed ({error})'
 

@@ -14,7 +14,6 @@ number raises ``ValueError`` where upstream loops forever.
 import hashlib
 import logging
 import os
-import resource
 import socket
 import sys
 from typing import Dict, Iterable, List, Optional, Union
@@ -25,9 +24,6 @@ from typing import Dict, Iterable, List, Optional, Union
 logger = logging.getLogger('sky.utils.subprocess_utils')
 
 _BASE36_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz'
-
-# Upstream warns about a low file descriptor limit once per process.
-_fd_limit_warning_shown = False
 
 # A pid above this cannot name a process, and os.kill would raise
 # OverflowError for it.
@@ -280,7 +276,10 @@ def _python_get_max_workers_for_file_mounts(
                         'common_file_mounts or num_sources and '
                         'estimated_files_per_source, not both')
 
-    fd_limit = _fd_limit_with_warning()
+    # Upstream's low-limit warning, once per process whichever backend
+    # answers. Imported here: sky_rs is not imported until a call needs it.
+    from sky_rs._system import fd_limit_with_warning  # pylint: disable=import-outside-toplevel
+    fd_limit = fd_limit_with_warning()
 
     fd_per_rsync = 5
     if keyword_form:
@@ -333,18 +332,6 @@ def _python_estimate_fd_for_directory(path: str) -> int:
 
 
 # Helpers, as upstream has them.
-
-
-def _fd_limit_with_warning() -> int:
-    global _fd_limit_warning_shown
-    fd_limit, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if fd_limit < 1024 and not _fd_limit_warning_shown:
-        logger.warning(
-            f'Open file descriptor limit ({fd_limit}) is low. File sync to '
-            'remote clusters may be slow. Consider increasing the limit using '
-            '`ulimit -n <number>` or modifying system limits.')
-        _fd_limit_warning_shown = True
-    return fd_limit
 
 
 def _cpu_count() -> int:

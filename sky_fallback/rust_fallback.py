@@ -129,7 +129,9 @@ _environ_get = _environ.get
 #     _GATE_KEY not in _environ or _environ[_GATE_KEY] not in _GATE_OFF
 # which, with the variable unset (the usual case), is one dict lookup and no
 # call at all.
-def _gate_open() -> bool:
+def gate_open() -> bool:
+    """Whether ``SKYPILOT_USE_RUST`` allows the native backend right now
+    (unset, or not ``0``/``false``/``no``/``off`` in any case)."""
     return _GATE_KEY not in _environ or _environ[_GATE_KEY] not in _GATE_OFF
 
 
@@ -502,7 +504,7 @@ def routes() -> Dict[str, str]:
     ``'python'`` (the gate, the availability of sky_rs and the routing
     together). ``hash_file`` and ``hash_files`` on ``'go'`` still answer
     the algorithms of PYTHON_ROUTED_HASH_ALGORITHMS in Python."""
-    native = _gate_open() and _load_native() is not None
+    native = gate_open() and _load_native() is not None
     return {
         name: ('go' if native and (FORCE_NATIVE or name not in PYTHON_ROUTED)
                else 'python') for name in _ROUTED_NAMES
@@ -525,7 +527,7 @@ def is_rust_available() -> bool:
     this is not a child forked after Go started. (The name is the one callers
     of the earlier Rust module already use.)
     """
-    return _gate_open() and _load_native() is not None
+    return gate_open() and _load_native() is not None
 
 
 def get_backend_info() -> Dict[str, Any]:
@@ -546,7 +548,7 @@ def get_backend_info() -> Dict[str, Any]:
     the Go runtime: ``native_available`` then says whether the extension is
     installed and not known to fail, and ``go_version`` is read from its file.
     """
-    enabled = _gate_open()
+    enabled = gate_open()
     sky_rs = _sky_rs_module()
     if enabled:
         available = _load_native() is not None

@@ -519,7 +519,7 @@ def test_go_panic_is_still_recovered_after_the_restore():
     report = run_child("""
         import sky_rs
         try:
-            sky_rs._call('pyexport_SelfTestPanic', 'boom')
+            sky_rs._errors.call('pyexport_SelfTestPanic', 'boom')
         except sky_rs.NativeFault as error:
             child.report(fault=str(error))
     """).ok()
@@ -546,7 +546,7 @@ def test_gate_off_starts_no_go_runtime():
         new_modules = sorted(set(sys.modules) - modules)
         threads_after = child.threads()
         import sky.utils.subprocess_utils  # starts a thread of its own
-        from sky_fallback import patch
+        from sky_fallback import skypilot as patch
         with_sky = child.threads()
         patched = patch.patch_skypilot()
         rust_fallback.get_backend_info()
@@ -557,14 +557,16 @@ def test_gate_off_starts_no_go_runtime():
                      mapped='_sky_rs' in open('/proc/self/maps').read(),
                      routes=sorted(set(routes.values())), available=available,
                      patched=len(patched), cli='loaded' in out.getvalue(),
-                     patchable=len(patch.PATCHABLE) + len(patch.REWRITTEN))
+                     patchable=len(patch.registry.PATCHES))
     """, env={'SKYPILOT_USE_RUST': '0'}).ok()
     assert report['threads'] == report['threads_before'] == 1
     assert report['patched_threads'] == report['with_sky']
     assert not report['mapped']
     # sky_rs's Python part describes the extension; importing it starts
-    # nothing.
-    assert set(report['new_modules']) <= {'sky_rs', 'sky_rs._host'}
+    # nothing: no module but sky_rs's own Python ones.
+    assert all(name == 'sky_rs' or (name.startswith('sky_rs._') and
+                                    name != 'sky_rs._sky_rs')
+               for name in report['new_modules']), report['new_modules']
     assert report['routes'] == ['python'] and report['available'] is False
     assert report['patched'] == report['patchable'] and report['cli']
     info = report['info']
@@ -652,7 +654,8 @@ LOG_CHILD = """
     import logging, os, resource
     from sky import sky_logging
     from sky.utils import subprocess_utils
-    from sky_fallback import _reference, patch
+    from sky_fallback import skypilot as patch
+    from sky_rs import _system as sky_rs_system
     records = []
     class Collect(logging.Handler):
         def emit(self, record):
@@ -663,12 +666,12 @@ LOG_CHILD = """
     def run():
         del records[:]
         subprocess_utils._fd_limit_warning_shown = False
-        _reference._fd_limit_warning_shown = False
+        sky_rs_system._fd_limit_warning_shown = False
         for _ in range(2):
             subprocess_utils.get_max_workers_for_file_mounts(mounts, 'aws')
         with sky_logging.silent():
             subprocess_utils._fd_limit_warning_shown = False
-            _reference._fd_limit_warning_shown = False
+            sky_rs_system._fd_limit_warning_shown = False
             subprocess_utils.get_max_workers_for_file_mounts(mounts)
         return list(records)
     upstream = run()

@@ -21,6 +21,8 @@ import time
 
 import pytest
 
+import sky_rs._system
+
 from sky_fallback import _reference
 from tests_py.support import assert_same
 from tests_py.support import declined
@@ -772,7 +774,7 @@ def test_get_max_workers_low_limit_warns_once(backend, fd_soft_limit,
                                               monkeypatch):
     fd_soft_limit(512)
     # One flag for both backends: the process warns once whichever answers.
-    monkeypatch.setattr(_reference, '_fd_limit_warning_shown', False)
+    monkeypatch.setattr(sky_rs._system, '_fd_limit_warning_shown', False)
     # On the logger itself: once SkyPilot is imported, its 'sky' logger does
     # not propagate to the root logger, where caplog listens.
     logger = logging.getLogger('sky.utils.subprocess_utils')

@@ -326,7 +326,7 @@ def test_long_calls_in_threads_give_upstreams_results(sandbox, subject,
 
 def test_hash_gate_lets_in_its_size_at_once_and_the_rest_in_turn():
     import sky_rs  # pylint: disable=import-outside-toplevel
-    gate = sky_rs._Gate(2, patience=30)  # pylint: disable=protected-access
+    gate = sky_rs._hashing._Gate(2, patience=30)  # pylint: disable=protected-access
     inside, most, entered = 0, 0, []
     count = threading.Lock()
 
@@ -351,7 +351,7 @@ def test_hash_gate_lets_in_its_size_at_once_and_the_rest_in_turn():
 
 def test_hash_gate_lets_a_caller_in_once_its_patience_runs_out():
     import sky_rs  # pylint: disable=import-outside-toplevel
-    gate = sky_rs._Gate(1, patience=0.05)  # pylint: disable=protected-access
+    gate = sky_rs._hashing._Gate(1, patience=0.05)  # pylint: disable=protected-access
     assert gate.enter() is True
     started = time.monotonic()
     assert gate.enter() is False  # in without a ticket: nothing to give back
@@ -369,8 +369,8 @@ def test_hash_file_goes_on_while_other_calls_hold_every_ticket(
     import hashlib  # pylint: disable=import-outside-toplevel
     path = tmp_path / 'data'
     path.write_bytes(os.urandom(3 << 20))
-    gate = sky_rs._Gate(2, patience=0.05)  # pylint: disable=protected-access
+    gate = sky_rs._hashing._Gate(2, patience=0.05)  # pylint: disable=protected-access
     assert gate.enter() and gate.enter()
-    monkeypatch.setattr(sky_rs, '_hash_gate', gate)
+    monkeypatch.setattr(sky_rs._hashing, '_hash_gate', gate)
     assert sky_rs.hash_file(str(path), 'sha256').hexdigest() == hashlib.sha256(
         path.read_bytes()).hexdigest()

@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+import sky_rs
+
 from sky_fallback import _reference
 
 
@@ -42,11 +44,11 @@ class Recorder:
 def recorded(native, monkeypatch):
     """A function that installs a Recorder as sky_rs's extension; fresh
     memory of local files."""
-    monkeypatch.setattr(native, '_local_tail_paths', {})
+    monkeypatch.setattr(sky_rs._tail, '_local_tail_paths', {})
 
     def install(local=None):
         recorder = Recorder(native.load(), local)
-        monkeypatch.setattr(native, '_lib', recorder)
+        monkeypatch.setattr(sky_rs._loading, 'lib', recorder)
         return recorder
 
     return install

@@ -19,6 +19,8 @@ import time
 
 import pytest
 
+import sky_rs
+
 from tests_py.support import assert_same
 from tests_py.support import hashlib_error
 from tests_py.support import normalise
@@ -376,7 +378,7 @@ def test_interrupted_calls_leave_no_file_open(native, tmp_path, monkeypatch,
     # 150 MiB could be hashed in the first call, and no step would follow.
     big = sparse(tmp_path, 'big', 2**30)
     paths = [write(tmp_path, f'f{i}', b'x' * i) for i in range(10)] + [big]
-    real_call = native._call  # pylint: disable=protected-access
+    real_call = sky_rs._errors.call
 
     def call(name, *args, **kwargs):
         result = real_call(name, *args, **kwargs)
@@ -384,7 +386,7 @@ def test_interrupted_calls_leave_no_file_open(native, tmp_path, monkeypatch,
             raise Interrupt
         return result
 
-    monkeypatch.setattr(native, '_call', call)
+    monkeypatch.setattr(sky_rs._errors, 'call', call)
     with pytest.raises(Interrupt):
         native.hash_files(paths, 'md5')  # big is left to hash_file
     if after != 'HashFiles':

@@ -19,9 +19,9 @@ from sky_rs import _host
 @pytest.fixture
 def unloaded(monkeypatch):
     """sky_rs as if no load had been tried in this process."""
-    monkeypatch.setattr(sky_rs, '_lib', None)
-    monkeypatch.setattr(sky_rs, '_deferred', (0.0, ''))
-    monkeypatch.setattr(sky_rs, '_failed', '')
+    monkeypatch.setattr(sky_rs._loading, 'lib', None)
+    monkeypatch.setattr(sky_rs._loading, '_deferred', (0.0, ''))
+    monkeypatch.setattr(sky_rs._loading, '_failed', '')
     return sky_rs
 
 
@@ -29,7 +29,7 @@ def unloaded(monkeypatch):
 def clock(monkeypatch):
     """A time.monotonic() the test moves."""
     now = types.SimpleNamespace(value=1000.0)
-    monkeypatch.setattr(sky_rs.time, 'monotonic', lambda: now.value)
+    monkeypatch.setattr(sky_rs._loading.time, 'monotonic', lambda: now.value)
     monkeypatch.setattr(rust_fallback.time, 'monotonic', lambda: now.value)
     return now
 
@@ -43,13 +43,13 @@ def clock(monkeypatch):
     ("No module named 'sky_rs._sky_rs'", False),
 ])
 def test_which_load_failures_pass(message, transient):
-    assert sky_rs._is_transient(ImportError(message)) is transient  # pylint: disable=protected-access
+    assert sky_rs._loading._is_transient(ImportError(message)) is transient  # pylint: disable=protected-access
 
 
 def test_oserrors_that_pass():
     for code in (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EINTR):
-        assert sky_rs._is_transient(OSError(code, os.strerror(code)))  # pylint: disable=protected-access
-    assert not sky_rs._is_transient(OSError(errno.EACCES, 'denied'))  # pylint: disable=protected-access
+        assert sky_rs._loading._is_transient(OSError(code, os.strerror(code)))  # pylint: disable=protected-access
+    assert not sky_rs._loading._is_transient(OSError(errno.EACCES, 'denied'))  # pylint: disable=protected-access
 
 
 def test_shortfall_defers_and_is_retried_once_a_second(unloaded, clock,
@@ -200,9 +200,9 @@ def test_missing_extension_in_a_source_checkout_says_so(tmp_path,
     one: the reason says that, not that Go was missing at build time."""
     checkout = tmp_path / 'checkout'
     (checkout / 'skyrs' / 'pyexport').mkdir(parents=True)
-    monkeypatch.setattr(sky_rs, '__file__',
-                        str(checkout / 'sky_rs' / '__init__.py'))
-    reason = sky_rs._why_no_extension()  # pylint: disable=protected-access
+    monkeypatch.setattr(sky_rs._loading, '__file__',
+                        str(checkout / 'sky_rs' / '_loading.py'))
+    reason = sky_rs._loading._why_no_extension()  # pylint: disable=protected-access
     assert f'source checkout {checkout}' in reason
     assert 'make install' in reason
     assert 'build' not in reason.split(':')[0]
@@ -214,13 +214,13 @@ def test_missing_extension_in_a_source_checkout_says_so(tmp_path,
 ])
 def test_missing_extension_names_what_the_build_recorded(
         tmp_path, monkeypatch, recorded):
-    monkeypatch.setattr(sky_rs, '__file__',
-                        str(tmp_path / 'site' / 'sky_rs' / '__init__.py'))
+    monkeypatch.setattr(sky_rs._loading, '__file__',
+                        str(tmp_path / 'site' / 'sky_rs' / '_loading.py'))
     monkeypatch.setattr(sky_rs,
                         '_build_info',
                         types.SimpleNamespace(NATIVE_MISSING=recorded),
                         raising=False)
-    reason = sky_rs._why_no_extension()  # pylint: disable=protected-access
+    reason = sky_rs._loading._why_no_extension()  # pylint: disable=protected-access
     assert f'({recorded})' in reason
     assert 'toolchain at build time?' not in reason
     # No package index serves sky-rs: the hint names the source.

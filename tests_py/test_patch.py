@@ -9,6 +9,7 @@ SkyPilot's own functions back.
 
 import errno
 import hashlib
+import importlib
 import inspect
 import logging
 import os
@@ -20,9 +21,11 @@ import threading
 
 import pytest
 
-from sky_fallback import _config_hash
-from sky_fallback import patch
 from sky_fallback import rust_fallback
+from sky_fallback import skypilot as patch
+from sky_fallback.skypilot import config_hash as _config_hash
+from sky_fallback.skypilot import registry
+from sky_fallback.skypilot import utilities
 import sky_fallback
 
 common_utils = pytest.importorskip('sky.utils.common_utils',
@@ -35,11 +38,12 @@ yaml_utils = pytest.importorskip('sky.utils.yaml_utils',
                                  reason='SkyPilot is not installed')
 
 MODULES = {
-    patch.COMMON_UTILS: common_utils,
-    patch.SUBPROCESS_UTILS: subprocess_utils,
-    patch.BACKEND_UTILS: backend_utils,
+    entry.module: importlib.import_module(entry.module)
+    for entry in registry.PATCHES
 }
-EVERY_PATCHABLE = {**patch.PATCHABLE, **patch.REWRITTEN}
+EVERY_PATCHABLE = {entry.name: entry.module for entry in registry.PATCHES}
+# SkyPilot's ten utilities, answered by rust_fallback's functions.
+UTILITIES = {name: module for module, name, _, _ in utilities.UTILITIES}
 ORIGINALS = {
     name: getattr(MODULES[module], name)
     for name, module in EVERY_PATCHABLE.items()
@@ -65,7 +69,7 @@ def native_calls(monkeypatch):
     sky_rs = sys.modules.get('sky_rs')
     if sky_rs is None or not rust_fallback.is_rust_available():
         return None
-    for name in list(patch.PATCHABLE) + [
+    for name in list(UTILITIES) + [
             'hash_files', '_file_digests', '_walk_feed_steps'
     ]:
         function = getattr(sky_rs, name)
@@ -104,7 +108,7 @@ def test_patch_points_skypilot_at_sky_fallback_and_unpatch_restores(unpatched):
     for name, module in EVERY_PATCHABLE.items():
         current = getattr(MODULES[module], name)
         assert current is not ORIGINALS[name]
-        if name not in ('hash_file', CONFIG_HASH):
+        if name in UTILITIES and name != 'hash_file':
             assert current is getattr(rust_fallback, name)
         assert patch.skypilot_original(name) is ORIGINALS[name]
     assert inspect.unwrap(getattr(backend_utils, CONFIG_HASH)) is (
@@ -133,28 +137,47 @@ def test_patch_only_some(unpatched):
         patch.patch_skypilot(['is_process_alive'])
 
 
-def test_a_changed_signature_is_left_alone(unpatched, monkeypatch, caplog):
+def test_a_changed_function_is_left_alone(unpatched, monkeypatch, caplog):
 
     def format_float(num, precision=1, suffix=''):  # a future SkyPilot
         return f'{num:.{precision}f}{suffix}'
 
     monkeypatch.setattr(common_utils, 'format_float', format_float)
-    with caplog.at_level(logging.WARNING, logger='sky_fallback.patch'):
+    with caplog.at_level(logging.WARNING,
+                         logger='sky_fallback.skypilot.patch'):
         patched = patch.patch_skypilot()
     assert 'sky.utils.common_utils.format_float' not in patched
     assert common_utils.format_float is format_float
-    assert "parameter 'suffix' is unknown" in caplog.text
+    assert ('sky.utils.common_utils.format_float not patched: its source is '
+            'not the one sky_rs was written from') in caplog.text
+    # The others are patched all the same.
+    assert 'sky.utils.common_utils.base36_encode' in patched
 
 
-def test_a_changed_default_is_left_alone(unpatched, monkeypatch):
+def test_each_entry_records_the_installed_skypilots_source():
+    for entry in registry.PATCHES:
+        assert entry.unverified_reason(ORIGINALS[entry.name]) is None, (
+            entry.qualified_name)
 
-    def truncate_long_string(s, max_length=40, truncate_middle=False):
-        return s[:max_length]
 
-    monkeypatch.setattr(common_utils, 'truncate_long_string',
-                        truncate_long_string)
-    assert ('sky.utils.common_utils.truncate_long_string'
-            not in patch.patch_skypilot())
+def test_an_unknown_skypilot_version_is_named(unpatched, monkeypatch,
+                                              caplog):
+    monkeypatch.setattr(sys.modules['sky'], '__version__', '0.15.0')
+    with caplog.at_level(logging.WARNING,
+                         logger='sky_fallback.skypilot.patch'):
+        patch.patch_skypilot(['format_float'])
+    assert 'SkyPilot 0.15.0 is installed' in caplog.text
+
+
+def test_a_context_selects_its_entries(unpatched):
+    executor = patch.patch_skypilot(context='executor')
+    assert executor == [
+        entry.qualified_name
+        for entry in registry.PATCHES
+        if 'executor' in entry.contexts
+    ]
+    with pytest.raises(ValueError, match='unknown context'):
+        patch.patch_skypilot(context='client')
 
 
 def test_unpatch_leaves_a_later_replacement(unpatched):
@@ -205,7 +228,7 @@ def _sky_sources():
 def test_skypilot_calls_them_through_the_module():
     """No SkyPilot module imports a patched function by name (the patch
     would not reach it) or keeps its own reference to one."""
-    names = '|'.join(patch.PATCHABLE)
+    names = '|'.join(UTILITIES)
     by_name = re.compile(r'from sky\.utils\.(common|subprocess)_utils import '
                          r'[^\n]*\b(' + names + r')\b')
     aliased = re.compile(
@@ -560,12 +583,13 @@ def test_config_hash_of_another_source_is_left_alone(unpatched, monkeypatch,
 
     monkeypatch.setattr(backend_utils, CONFIG_HASH,
                         _deterministic_cluster_yaml_hash)
-    with caplog.at_level(logging.WARNING, logger='sky_fallback.patch'):
+    with caplog.at_level(logging.WARNING,
+                         logger='sky_fallback.skypilot.patch'):
         patched = patch.patch_skypilot()
-    assert f'{patch.BACKEND_UTILS}.{CONFIG_HASH}' not in patched
+    assert f'{_config_hash.MODULE}.{CONFIG_HASH}' not in patched
     assert getattr(backend_utils, CONFIG_HASH) is (
         _deterministic_cluster_yaml_hash)
-    assert 'its source is not the one verified' in caplog.text
+    assert 'its source is not the one sky_rs was written from' in caplog.text
     assert 'sky.utils.common_utils.hash_file' in patched  # the rest is
 
 
@@ -689,10 +713,10 @@ def test_every_patched_function_gives_upstreams_result(unpatched, tmp_path):
             '/d': str(tmp_path)
         },), {}),
     }
-    assert set(calls) == set(patch.PATCHABLE)
+    assert set(calls) == set(UTILITIES)
     patch.patch_skypilot()
     for name, (args, kwargs) in calls.items():
-        module = MODULES[patch.PATCHABLE[name]]
+        module = MODULES[UTILITIES[name]]
         got = getattr(module, name)(*args, **kwargs)
         want = ORIGINALS[name](*args, **kwargs)
         if name == 'hash_file':
@@ -751,26 +775,26 @@ def test_patched_hash_file_raises_upstreams_exceptions(unpatched, tmp_path):
                                                        str(theirs.value))
 
 
-def test_signature_check_matches_inspect():
-    """The check accepts a required upstream parameter made optional here
-    (get_max_workers_for_file_mounts's keyword form) and nothing looser."""
-    # pylint: disable=protected-access
-    for name in patch.PATCHABLE:
-        assert patch._accepts_every_call(
-            ORIGINALS[name], patch._replacement(name)) is None, name
-
-    def needs_more(a, b):
-        del a, b
-
-    def takes_less(a):
-        del a
-
-    assert patch._accepts_every_call(needs_more, takes_less) is not None
-    assert 'needs parameter' in patch._accepts_every_call(
-        takes_less, needs_more)
-    assert inspect.signature(
-        patch._hash_file).parameters.keys() == (inspect.signature(
-            ORIGINALS['hash_file']).parameters.keys())
+def test_the_utilities_take_every_call_skypilots_take():
+    """Each replacement has upstream's parameters, in order, kinds and
+    defaults; it may make a required one optional
+    (get_max_workers_for_file_mounts's keyword form) or add keyword-only
+    ones with defaults, and nothing else."""
+    for name in UTILITIES:
+        patch.patch_skypilot([name])
+        theirs = list(inspect.signature(ORIGINALS[name]).parameters.values())
+        ours = list(
+            inspect.signature(getattr(MODULES[UTILITIES[name]],
+                                      name)).parameters.values())
+        patch.unpatch_skypilot()
+        for mine, parameter in zip(ours, theirs):
+            assert (mine.name, mine.kind) == (parameter.name,
+                                              parameter.kind), name
+            if parameter.default is not inspect.Parameter.empty:
+                assert mine.default == parameter.default, name
+        for extra in ours[len(theirs):]:
+            assert extra.kind is inspect.Parameter.KEYWORD_ONLY, name
+            assert extra.default is not inspect.Parameter.empty, name
 
 
 def test_patched_functions_do_not_read_through_skypilots_helpers(

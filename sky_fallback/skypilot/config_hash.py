@@ -1,9 +1,12 @@
 """SkyPilot's cluster-config hash, with the files hashed in batches.
 
 ``sky.backends.backend_utils._deterministic_cluster_yaml_hash`` hashes the
-cluster YAML and the content of every file of every file mount on each
-launch, one ``hash_file`` call per file: for a 20,000-file workdir the calls
-are most of its time. :func:`deterministic_cluster_yaml_hash` is the same
+generated cluster YAML and the content of every file of its file mounts on
+each launch, one ``hash_file`` call per file. Those mounts are SkyPilot's own
+wheel and the cloud credential files and directories (not the task's workdir
+or ``file_mounts``, which go by rsync): one file in a plain Kubernetes launch,
+and where a credentials directory holds many files (20,000, say) the calls
+are most of the function's time. :func:`deterministic_cluster_yaml_hash` is the same
 code with the files' digests taken in batches, and gives the same digest
 byte for byte, and the same first error (a file that cannot be read raises
 what upstream's loop raises):
@@ -20,8 +23,7 @@ what upstream's loop raises):
 
 The rewrite is upstream's function line for line, so ``patch_skypilot()``
 installs it only over the function it was written from: the source of the
-installed function must hash to :data:`VERIFIED_SOURCE_SHA256` (SkyPilot
-0.14.1). The module-level names it uses (the YAML helpers, the keys and
+installed function must hash to :data:`SOURCE_SHA256` (SkyPilot 0.14.1). The module-level names it uses (the YAML helpers, the keys and
 basenames left out of the hash, the logger) are read from ``backend_utils``
 at each call, as upstream reads them.
 """
@@ -35,27 +37,14 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from sky_fallback import rust_fallback
 
-BACKEND_UTILS = 'sky.backends.backend_utils'
+MODULE = 'sky.backends.backend_utils'
 NAME = '_deterministic_cluster_yaml_hash'
-
 # sha256 of inspect.getsource() of SkyPilot 0.14.1's function (the decorator
 # line included).
-VERIFIED_SOURCE_SHA256 = (
+SOURCE_SHA256 = (
     'f39aecbd0fdd566e053041edff3f3d4e305d9cfb00cf9d54275087e9b18e20ba')
-
-
-def unverified_reason(installed: Callable[..., Any]) -> Optional[str]:
-    """None when ``installed`` is the function this module rewrites;
-    otherwise why it is not (or cannot be shown to be)."""
-    try:
-        source = inspect.getsource(installed)
-    except (OSError, TypeError) as error:
-        return f'its source cannot be read ({error})'
-    digest = hashlib.sha256(source.encode('utf-8')).hexdigest()
-    if digest != VERIFIED_SOURCE_SHA256:
-        return (f'its source is not the one verified (sha256 {digest[:12]}..., '
-                f'verified {VERIFIED_SOURCE_SHA256[:12]}...)')
-    return None
+# Clusters are launched by request executors and by jobs/serve controllers.
+CONTEXTS = frozenset(('executor', 'controller'))
 
 
 def deterministic_cluster_yaml_hash(tmp_yaml_path: str) -> str:
@@ -65,7 +54,7 @@ def deterministic_cluster_yaml_hash(tmp_yaml_path: str) -> str:
     docstring for the byte sequence hashed), with the files hashed in
     batches (see the module's docstring).
     """
-    backend_utils = sys.modules[BACKEND_UTILS]
+    backend_utils = sys.modules[MODULE]
     yaml_utils = backend_utils.yaml_utils
     skip_hash = backend_utils._FILE_MOUNT_BASENAMES_SKIP_HASH  # pylint: disable=protected-access
     # Load the yaml contents so that we can directly remove keys.

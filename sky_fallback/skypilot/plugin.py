@@ -1,0 +1,222 @@
+"""The SkyPilot API-server plugin that carries sky_rs into SkyPilot's own
+processes.
+
+SkyPilot 0.14 does its work in an API server: a main process, uvicorn
+workers, request executors (started with ``spawn``) and, for managed jobs
+and services, controllers. ``patch_skypilot()`` in a user's script reaches
+none of them; SkyPilot loads plugins in each (``sky/server/plugins.py``).
+List :class:`SkyRsPlugin` in the server's plugins file
+(``python -m sky_fallback plugin install`` does it) and each process, as it
+loads the plugin in its context, installs the entries of
+``sky_fallback.skypilot.registry.PATCHES`` that run there.
+
+The plugin fails open: without a working Go extension, with
+``SKYPILOT_USE_RUST=0`` in the server's environment (then no process starts
+Go), or where an installed SkyPilot function is not the source a
+replacement was written from, SkyPilot's own functions stay, with one
+warning per process, and the server starts as it would without the plugin.
+
+Each process writes a record of what it did (its contexts, whether Go
+answers and why not, what it patched and refused) under
+``~/.sky/sky_rs/processes/``; in a uvicorn worker the plugin serves them,
+with whether each live process maps the Go extension now, at ``GET``
+:data:`STATUS_ROUTE` (what ``python -m sky_fallback plugin status`` shows).
+"""
+
+import json
+import logging
+import os
+import tempfile
+from typing import Any, Dict, List, Optional
+
+from sky.server import plugins
+
+import sky_rs
+from sky_fallback import rust_fallback
+from sky_fallback.skypilot import patch
+
+logger = logging.getLogger(__name__)
+
+STATUS_ROUTE = '/plugins/api/sky_rs/status'
+# Where each process records what the plugin did in it, one file per pid.
+RECORDS_DIR = os.path.join('~', '.sky', 'sky_rs', 'processes')
+
+
+class SkyRsPlugin(plugins.BasePlugin):
+    """sky_rs's replacements of SkyPilot's hot paths, in every context.
+
+    Parameters (``parameters:`` in the plugins file): none. The constructor
+    does nothing: the server builds plugins without installing them to read
+    their RBAC rules.
+    """
+
+    def __init__(self, **parameters: Any):
+        self._unknown_parameters = sorted(parameters)
+
+    @property
+    def name(self) -> str:
+        return 'sky_rs'
+
+    @property
+    def version(self) -> str:
+        return sky_rs.__version__
+
+    def install(self, extension_context: 'plugins.ExtensionContext') -> None:
+        """Patch this process for its context; never raises (SkyPilot would
+        not start). Idempotent: a process may load the plugin twice (MAIN,
+        then UVICORN when uvicorn runs in the main process)."""
+        context = getattr(extension_context, 'context',
+                          plugins.PluginContext.UVICORN).value
+        try:
+            record = _patch_this_process(context)
+            if self._unknown_parameters:
+                logger.warning('sky_rs plugin: parameters %s are unknown and '
+                               'ignored', self._unknown_parameters)
+            app = getattr(extension_context, 'app', None)
+            if app is not None:
+                _add_status_route(app)
+        except Exception as error:  # pylint: disable=broad-except
+            logger.warning(
+                'sky_rs plugin: not installed in this %s process (%s: %s); '
+                "SkyPilot's own functions answer.", context,
+                type(error).__name__, error)
+            return
+        try:
+            _write_record(record)
+        except OSError as error:
+            logger.debug('sky_rs plugin: no status record (%s)', error)
+
+
+def _patch_this_process(context: str) -> Dict[str, Any]:
+    """Install the entries of ``context``, unless Go cannot answer here; the
+    record of what was done."""
+    record: Dict[str, Any] = {
+        'pid': os.getpid(),
+        'started': _start_time(os.getpid()),
+        'contexts': [context],
+        'patched': [],
+        'refused': {},
+    }
+    previous = _read_record(os.getpid())
+    if previous is not None and previous.get('started') == record['started']:
+        record['contexts'] = sorted(set(previous['contexts']) | {context})
+    if not rust_fallback.gate_open():
+        # Turned off on purpose: nothing to warn about, and nothing may
+        # start the Go runtime.
+        record['reason'] = (f'{rust_fallback.GATE_VARIABLE}='
+                            f'{os.environ.get(rust_fallback.GATE_VARIABLE)!r}'
+                            ' turns sky_rs off')
+        return record
+    if not rust_fallback.is_rust_available():  # loads Go when it can
+        record['reason'] = rust_fallback.get_backend_info()['reason']
+        logger.warning(
+            'sky_rs plugin: Go is not available in this %s process (%s); '
+            "SkyPilot's own functions answer.", context, record['reason'])
+        return record
+    patched, refused = patch.apply(patch.select(context=context), alias=False)
+    record['patched'] = patched
+    record['refused'] = refused
+    record['reason'] = None
+    if refused:
+        logger.warning(
+            'sky_rs plugin: in this %s process SkyPilot keeps its own %s',
+            context, '; '.join(f'{name} ({why})'
+                               for name, why in sorted(refused.items())))
+    return record
+
+
+def _add_status_route(app: Any) -> None:
+    if any(getattr(route, 'path', None) == STATUS_ROUTE
+           for route in app.routes):
+        return  # loaded twice in this process
+    app.add_api_route(STATUS_ROUTE, status, methods=['GET'])
+
+
+def status() -> Dict[str, Any]:
+    """What the plugin did in each live process of this machine's server:
+    ``{'sky_rs_version', 'skypilot_version', 'processes': [record, ...]}``,
+    each record with ``go_loaded`` read from ``/proc/<pid>/maps`` now.
+    Records of processes that have exited are removed."""
+    processes: List[Dict[str, Any]] = []
+    directory = os.path.expanduser(RECORDS_DIR)
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        names = []
+    for name in names:
+        if not name.endswith('.json'):
+            continue
+        record = _read_record(int(name[:-5])) if name[:-5].isdigit() else None
+        if record is None or _start_time(record['pid']) != record['started']:
+            _remove(os.path.join(directory, name))
+            continue
+        record['go_loaded'] = _maps_extension(record['pid'])
+        record['title'] = _title(record['pid'])
+        processes.append(record)
+    return {
+        'sky_rs_version': sky_rs.__version__,
+        'skypilot_version': patch.skypilot_version(),
+        'processes': processes,
+    }
+
+
+def _record_path(pid: int) -> str:
+    return os.path.join(os.path.expanduser(RECORDS_DIR), f'{pid}.json')
+
+
+def _write_record(record: Dict[str, Any]) -> None:
+    path = _record_path(record['pid'])
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    # Written whole, then renamed: a reader never sees half a record.
+    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path))
+    with os.fdopen(fd, 'w', encoding='utf-8') as f:
+        json.dump(record, f)
+    os.replace(temporary, path)
+
+
+def _read_record(pid: int) -> Optional[Dict[str, Any]]:
+    try:
+        with open(_record_path(pid), encoding='utf-8') as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _start_time(pid: int) -> Optional[int]:
+    """The start time of process pid (clock ticks since boot), which tells
+    a pid reused since a record was written; None when it has exited."""
+    try:
+        with open(f'/proc/{pid}/stat', 'rb') as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # Field 22, counted after the command name, which may hold spaces.
+    return int(stat[stat.rindex(b')') + 2:].split()[19])
+
+
+def _maps_extension(pid: int) -> Optional[bool]:
+    """Whether process pid has the Go extension mapped (None: unknown)."""
+    try:
+        with open(f'/proc/{pid}/maps', encoding='utf-8',
+                  errors='replace') as f:
+            return any('/_sky_rs.' in line for line in f)
+    except OSError:
+        return None
+
+
+def _title(pid: int) -> str:
+    """The process title (SkyPilot names its executors
+    ``SkyPilot:executor:...``), or its command line."""
+    try:
+        with open(f'/proc/{pid}/cmdline', 'rb') as f:
+            return f.read().replace(b'\0', b' ').decode(
+                'utf-8', 'replace').strip()
+    except OSError:
+        return ''
