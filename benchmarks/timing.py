@@ -121,9 +121,11 @@ def medians(label: str,
     return {door: b.median() for door, b in benchmarks.items()}, benchmarks
 
 
-def _calibrate(timer: Any, first_call: float, sample_seconds: float) -> int:
-    """Calls per sample for about ``sample_seconds``."""
-    if first_call >= sample_seconds:
+def _calibrate(timer: Any, first_seconds: float,
+               sample_seconds: float) -> int:
+    """Calls per sample for about ``sample_seconds`` (the first call took
+    ``first_seconds``)."""
+    if first_seconds >= sample_seconds:
         return 1
     # The fastest of three single calls: one slow call (a busy machine)
     # would make every sample a single call.
@@ -157,6 +159,7 @@ def run_case(case: Case,
             note[door] = f'declined: {error}'
             continue
         timers[door] = _bench.call_timer(function, case.args, case.kwargs)
+    # The equality column: ours, no harness looks at results.
     want = outcomes.get('upstream', outcomes.get('python'))
     equal: Dict[str, Optional[bool]] = {
         door: got == want for door, got in outcomes.items()

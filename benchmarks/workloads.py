@@ -183,8 +183,6 @@ def build_cases(fx: Fixtures, skypilot: Tuple[Any, Any],
     return cases
 
 
-
-
 # --- the figures beside the table -----------------------------------------
 
 

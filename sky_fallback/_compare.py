@@ -115,8 +115,8 @@ class Comparison:
         }
 
 
-def call_text(function: str, args: Sequence[Any], kwargs: Dict[str,
-                                                              Any]) -> str:
+def call_text(function: str, args: Sequence[Any],
+              kwargs: Dict[str, Any]) -> str:
     """The call as Python source: ``base36_encode('ff')``."""
     shown = [repr(a) for a in args]
     shown += [f'{k}={v!r}' for k, v in kwargs.items()]
@@ -154,9 +154,8 @@ def _value_shown(value: Any) -> str:
     return repr(value)
 
 
-def outcome(subject: str, function: Callable[..., Any], args: Tuple[Any,
-                                                                  ...],
-            kwargs: Dict[str, Any]) -> Result:
+def outcome(subject: str, function: Callable[..., Any],
+            args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Result:
     """What ``function`` does with a fresh copy of the arguments; a decline
     (NotImplementedError) of the ``go`` subject is not an outcome."""
     args, kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)
@@ -275,8 +274,8 @@ def _check_name(name: str) -> None:
                          f'{", ".join(FUNCTION_NAMES)}')
 
 
-def check_call(name: str, args: Tuple[Any, ...], kwargs: Dict[str,
-                                                              Any]) -> None:
+def check_call(name: str, args: Tuple[Any, ...],
+               kwargs: Dict[str, Any]) -> None:
     """Raise UsageError unless the public ``name`` takes these arguments."""
     _check_name(name)
     try:
