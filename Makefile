@@ -20,6 +20,11 @@ BUILD_STAMP = $(VENV)/.build-deps
 # What the tests and benchmarks need besides: SkyPilot itself is the oracle
 # of the differential tests and the baseline of the benchmarks.
 TEST_STAMP = $(VENV)/.test-deps
+# What the benchmark suite (benchmarks/, run from the checkout, not part of
+# the package) needs: pyperf keeps its samples and takes the medians,
+# pytest-benchmark runs the user's guide's example. The main job's quick
+# table is the suite's, so `make` installs these too (SkyPilot it does not).
+BENCH_STAMP = $(VENV)/.bench-deps
 INSTALL_STAMP = $(VENV)/.installed
 GO_SOURCES := $(shell find skyrs -name '*.go') go.mod go.sum
 # Executions per Go fuzz target in `make test`. A count, not a duration: with
@@ -44,6 +49,11 @@ $(TEST_STAMP): $(BUILD_STAMP)
 	$(PIP) install build pytest "hypothesis>=6.100" "skypilot==0.14.1"
 	touch $@
 
+$(BENCH_STAMP): $(BUILD_STAMP)
+	@echo "==> $(VENV): the benchmarks' requirements (pyperf, pytest-benchmark)"
+	$(PIP) install "pyperf>=2.6" "pytest-benchmark>=4"
+	touch $@
+
 # Editable install: build_ext runs gopy and puts the extension in sky_rs/.
 $(INSTALL_STAMP): $(BUILD_STAMP) $(GO_SOURCES) setup.py pyproject.toml
 	@echo "==> building the Go extension with gopy (the first build compiles gopy and the Go runtime: 1-2 minutes on 2 cores)"
@@ -52,11 +62,11 @@ $(INSTALL_STAMP): $(BUILD_STAMP) $(GO_SOURCES) setup.py pyproject.toml
 
 install: $(INSTALL_STAMP)
 
-demo: install
+demo: install $(BENCH_STAMP)
 	@echo "==> which backend answers, and why"
 	$(PY) -m sky_fallback info
 	@echo "==> a quick speed-up table (make bench for the full one)"
-	$(PY) -m sky_fallback bench --quick
+	$(PY) -m benchmarks --quick
 
 test: lint lint-workflows test-go fuzz-short test-py test-host
 
@@ -100,7 +110,7 @@ stress: install $(TEST_STAMP)
 		tests_py/test_concurrency.py tests_py/test_memory.py tests_py/test_fork.py
 
 # Both backends through the fixture, then the whole suite with the env gate off.
-test-py: install $(TEST_STAMP)
+test-py: install $(TEST_STAMP) $(BENCH_STAMP)
 	@echo "==> the Python suite, both backends (about 3 minutes)"
 	SKY_RS_REQUIRE_NATIVE=1 $(PY) -m pytest -q tests_py
 	@echo "==> the Python suite again, SKYPILOT_USE_RUST=0 (about 3 minutes)"
@@ -115,11 +125,13 @@ test-host: install $(TEST_STAMP)
 
 # Every function timed four ways (upstream SkyPilot, the Python reference, the
 # public API, sky_rs) on this machine: writes docs/BENCHMARKS.md and the
-# picture docs/benchmarks.png (matplotlib, installed here for it). About five
-# minutes on two cores; see sky_fallback/_bench.py.
-bench: install $(TEST_STAMP)
+# picture docs/benchmarks.png (matplotlib, installed here for it). About eight
+# minutes on two cores; see benchmarks/. Then the user's guide's
+# pytest-benchmark example (benchmarks/test_guide_example.py), a few seconds.
+bench: install $(TEST_STAMP) $(BENCH_STAMP)
 	$(PIP) install --quiet "matplotlib>=3.5"
-	$(PY) -m sky_fallback bench --write --docs docs
+	$(PY) -m benchmarks --write --docs docs
+	$(PY) -m pytest -q benchmarks/test_guide_example.py
 
 clean:
 	rm -rf _build build dist wheelhouse *.egg-info sky_rs/_sky_rs*.so $(INSTALL_STAMP)

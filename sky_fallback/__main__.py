@@ -1,5 +1,5 @@
-"""``python -m sky_fallback [info [--json] | compare FUNCTION ARG... | bench |
-plugin install|uninstall|status]``."""
+"""``python -m sky_fallback [info [--json] | compare FUNCTION ARG... |
+bench FUNCTION ARG... | plugin install|uninstall|status]``."""
 
 import argparse
 import json

@@ -76,9 +76,7 @@ class Comparison:
 
     @property
     def call(self) -> str:
-        shown = [repr(a) for a in self.args]
-        shown += [f'{k}={v!r}' for k, v in self.kwargs.items()]
-        return f'{self.function}({", ".join(shown)})'
+        return call_text(self.function, self.args, self.kwargs)
 
     def groups(self) -> List[Tuple[str, List[str]]]:
         """The distinct outcomes, each with the subjects that had it."""
@@ -117,10 +115,20 @@ class Comparison:
         }
 
 
+def call_text(function: str, args: Sequence[Any],
+              kwargs: Dict[str, Any]) -> str:
+    """The call as Python source: ``base36_encode('ff')``."""
+    shown = [repr(a) for a in args]
+    shown += [f'{k}={v!r}' for k, v in kwargs.items()]
+    return f'{function}({", ".join(shown)})'
+
+
 # --- running one implementation -------------------------------------------
 
 
-def _value_key(value: Any) -> Any:
+def value_key(value: Any) -> Any:
+    """What a returned value is compared by: hashable, a hash object by its
+    name, sizes and digest, a float by its repr."""
     key = _value_key_of(value)
     try:
         hash(key)
@@ -146,8 +154,10 @@ def _value_shown(value: Any) -> str:
     return repr(value)
 
 
-def _run(subject: str, function: Callable[..., Any], args: Tuple[Any, ...],
-         kwargs: Dict[str, Any]) -> Result:
+def outcome(subject: str, function: Callable[..., Any],
+            args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Result:
+    """What ``function`` does with a fresh copy of the arguments; a decline
+    (NotImplementedError) of the ``go`` subject is not an outcome."""
     args, kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)
     saved_tracebacklimit = getattr(sys, 'tracebacklimit', None)
     try:
@@ -167,14 +177,18 @@ def _run(subject: str, function: Callable[..., Any], args: Tuple[Any, ...],
         else:
             sys.tracebacklimit = saved_tracebacklimit
     return Result(subject, 'returns', f'returns {_value_shown(value)}',
-                  ('returns', _value_key(value)))
+                  ('returns', value_key(value)))
 
 
 def _raised(subject: str, error: Exception) -> Result:
+    return Result(subject, 'raises',
+                  f'raises {type(error).__name__}: {error}', error_key(error))
+
+
+def error_key(error: BaseException) -> Any:
+    """What a raised exception is compared by: its class and message."""
     kind = type(error)
-    return Result(
-        subject, 'raises', f'raises {kind.__name__}: {error}',
-        ('raises', f'{kind.__module__}.{kind.__qualname__}', str(error)))
+    return ('raises', f'{kind.__module__}.{kind.__qualname__}', str(error))
 
 
 def _native_function(name: str) -> Tuple[Optional[Callable[..., Any]], str]:
@@ -215,13 +229,34 @@ def _upstream_hangs(name: str, args: Tuple[Any, ...],
     return None
 
 
-def _route(name: str) -> str:
+def upstream_for_call(
+        name: str, args: Tuple[Any, ...],
+        kwargs: Dict[str, Any]) -> Tuple[Optional[Callable[..., Any]], str]:
+    """SkyPilot's own ``name`` (its original while patched), if it may be
+    called with these arguments, else None and why not (SkyPilot is not
+    installed or has no such function, it would loop forever, or its
+    signature cannot take the call). Imports SkyPilot: seconds."""
+    upstream, why = _upstream_function(name)
+    if upstream is None:
+        return None, why
+    hangs = _upstream_hangs(name, args, kwargs)
+    if hangs:
+        return None, hangs
+    try:
+        inspect.signature(upstream).bind(*args, **kwargs)
+    except TypeError as error:
+        return None, (f'not run: SkyPilot\'s {name} cannot take this call '
+                      f'({error})')
+    return upstream, ''
+
+
+def route(name: str) -> str:
     """Which backend the public API sends ``name`` to right now."""
     routes = getattr(rust_fallback, 'routes', None)
     if routes is not None:
-        route = routes().get(name)
-        if route is not None:
-            return route
+        chosen = routes().get(name)
+        if chosen is not None:
+            return chosen
     return rust_fallback.get_backend_info()['backend']
 
 
@@ -233,51 +268,54 @@ def environment() -> Dict[str, Any]:
     return info
 
 
+def _check_name(name: str) -> None:
+    if name not in FUNCTION_NAMES:
+        raise UsageError(f'unknown function {name!r}; choose from '
+                         f'{", ".join(FUNCTION_NAMES)}')
+
+
+def check_call(name: str, args: Tuple[Any, ...],
+               kwargs: Dict[str, Any]) -> None:
+    """Raise UsageError unless the public ``name`` takes these arguments."""
+    _check_name(name)
+    try:
+        inspect.signature(getattr(rust_fallback, name)).bind(*args, **kwargs)
+    except TypeError as error:
+        raise UsageError(f'{name}: {error}') from None
+
+
 def compare(name: str,
             args: Sequence[Any] = (),
             kwargs: Optional[Dict[str, Any]] = None,
             with_upstream: bool = True) -> Comparison:
     """Call ``name`` with the same arguments in every implementation."""
-    if name not in FUNCTION_NAMES:
-        raise UsageError(f'unknown function {name!r}; choose from '
-                         f'{", ".join(FUNCTION_NAMES)}')
     args = tuple(args)
     kwargs = dict(kwargs or {})
-    try:
-        inspect.signature(getattr(rust_fallback, name)).bind(*args, **kwargs)
-    except TypeError as error:
-        raise UsageError(f'{name}: {error}') from None
+    check_call(name, args, kwargs)
     results = []
 
     native, why = _native_function(name)
     if native is None:
         results.append(Result('go', 'unavailable', why))
     else:
-        results.append(_run('go', native, args, kwargs))
+        results.append(outcome('go', native, args, kwargs))
 
     reference = getattr(rust_fallback, f'_python_{name}')
-    results.append(_run('python', reference, args, kwargs))
+    results.append(outcome('python', reference, args, kwargs))
 
-    api = _run('api', getattr(rust_fallback, name), args, kwargs)
-    api.note = f'routed to {_route(name)}'
+    api = outcome('api', getattr(rust_fallback, name), args, kwargs)
+    api.note = f'routed to {route(name)}'
     results.append(api)
 
     if not with_upstream:
         results.append(
             Result('upstream', 'unavailable', 'not run (--no-upstream)'))
     else:
-        upstream, why = _upstream_function(name)
-        hangs = _upstream_hangs(name, args, kwargs)
-        if upstream is not None and not hangs:
-            try:
-                inspect.signature(upstream).bind(*args, **kwargs)
-            except TypeError as error:
-                hangs = (f'not run: SkyPilot\'s {name} cannot take this '
-                         f'call ({error})')
-        if upstream is None or hangs:
-            results.append(Result('upstream', 'unavailable', hangs or why))
+        upstream, why = upstream_for_call(name, args, kwargs)
+        if upstream is None:
+            results.append(Result('upstream', 'unavailable', why))
         else:
-            results.append(_run('upstream', upstream, args, kwargs))
+            results.append(outcome('upstream', upstream, args, kwargs))
     return Comparison(name, args, kwargs, results, environment())
 
 
@@ -317,9 +355,7 @@ def parse_arguments(
     (``3``, ``2.5``, ``None``, ``"{'/dst': '/src'}"``), or, for a float, also
     ``nan``/``inf``. With ``literal``, every value is read as a literal.
     """
-    if name not in FUNCTION_NAMES:
-        raise UsageError(f'unknown function {name!r}; choose from '
-                         f'{", ".join(FUNCTION_NAMES)}')
+    _check_name(name)
     function = getattr(rust_fallback, name)
     parameters = list(inspect.signature(function).parameters.values())
     hints = typing.get_type_hints(function)
@@ -365,6 +401,38 @@ def format_text(comparison: Comparison) -> str:
     return '\n'.join(lines)
 
 
+# How a call is written on the command line, for the help of compare and
+# bench, which both take FUNCTION ARG... (add_call_arguments).
+CALL_SYNTAX = ('ARG is NAME=VALUE for a keyword argument, else the next '
+               'positional one. A str parameter takes the word as it is; '
+               'other values are Python literals (3, 2.5, None, '
+               '"{\'/dst\': \'/src\'}"). Put -- before arguments that start '
+               'with "-".')
+
+
+def add_call_arguments(parser: argparse.ArgumentParser) -> None:
+    """FUNCTION, ARG... and --literal: a call of a public function, as
+    compare and bench take it (read back by :func:`call_from_arguments`)."""
+    parser.add_argument('function',
+                        metavar='FUNCTION',
+                        help=f'one of: {", ".join(FUNCTION_NAMES)}')
+    parser.add_argument('words', metavar='ARG', nargs='*', help='an argument')
+    parser.add_argument('--literal',
+                        action='store_true',
+                        help='read every ARG as a Python literal, str '
+                        'parameters too (to pass e.g. a wrong type)')
+
+
+def call_from_arguments(
+        args: argparse.Namespace) -> Tuple[Tuple[Any, ...], Dict[str, Any]]:
+    """The arguments of the call that :func:`add_call_arguments` read;
+    UsageError if the function does not take them."""
+    call_args, call_kwargs = parse_arguments(args.function, args.words,
+                                             args.literal)
+    check_call(args.function, call_args, call_kwargs)
+    return call_args, call_kwargs
+
+
 def add_parser(subcommands: Any) -> argparse.ArgumentParser:
     """Add the ``compare`` subcommand to ``python -m sky_fallback``."""
     parser = subcommands.add_parser(
@@ -374,25 +442,15 @@ def add_parser(subcommands: Any) -> argparse.ArgumentParser:
         'pure-Python reference (python), the public API as configured (api) '
         'and SkyPilot itself (upstream, if installed), and print what each '
         'did. Exit status: 0 no difference, 1 a difference, 2 usage error.',
-        epilog='ARG is NAME=VALUE for a keyword argument, else the next '
-        'positional one. A str parameter takes the word as it is; other '
-        'values are Python literals (3, 2.5, None, "{\'/dst\': \'/src\'}"). '
-        'Put -- before arguments that start with "-". Examples: '
+        epilog=CALL_SYNTAX + ' Examples: '
         'compare format_float 2.25 1; compare base36_encode deadbeef; '
         'compare read_last_n_lines /var/log/syslog 5; '
         'compare get_max_workers_for_file_mounts num_sources=3 '
         'estimated_files_per_source=100 cloud_str=aws')
-    parser.add_argument('function',
-                        metavar='FUNCTION',
-                        help=f'one of: {", ".join(FUNCTION_NAMES)}')
-    parser.add_argument('words', metavar='ARG', nargs='*', help='an argument')
+    add_call_arguments(parser)
     parser.add_argument('--json',
                         action='store_true',
                         help='print the comparison as JSON')
-    parser.add_argument('--literal',
-                        action='store_true',
-                        help='read every ARG as a Python literal, str '
-                        'parameters too (to pass e.g. a wrong type)')
     parser.add_argument('--no-upstream',
                         action='store_true',
                         help='leave SkyPilot out: importing it takes '
@@ -403,8 +461,7 @@ def add_parser(subcommands: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run the ``compare`` subcommand; return the exit status."""
     try:
-        call_args, call_kwargs = parse_arguments(args.function, args.words,
-                                                 args.literal)
+        call_args, call_kwargs = call_from_arguments(args)
         comparison = compare(args.function,
                              call_args,
                              call_kwargs,
