@@ -1,24 +1,32 @@
-"""What an API server's SkyPilot makes of its plugin files for a jobs
-controller: run with HOME set to the server's home, it writes JSON to the
-file named by its argument.
+"""The API server's side of a jobs controller, by SkyPilot's own code; run
+with HOME set to the server's home, each command writes JSON to OUTPUT.
 
-The controller task is made as ``sky.jobs.server.core.launch`` makes it:
+``api_server_side.py controller-task OUTPUT``: what SkyPilot makes of its
+plugin files for a jobs controller. The controller task is made as
+``sky.jobs.server.core.launch`` makes it:
 the template ``jobs-controller.yaml.j2`` filled with
 ``controller_utils.shared_controller_vars_to_fill()`` (which asks
 ``plugin_utils.get_plugin_mounts_and_commands()`` for the plugin wheels)
 and read back with ``Task.from_yaml``. Only what describes the user's job
-(its YAML, its id) is made up here.
+(its YAML, its id) is made up here. Also the command ``sky jobs queue``
+runs on the controller (``ManagedJobCodeGen.get_job_table()``).
+
+``api_server_side.py job-queue OUTPUT PAYLOAD...``: the job queues the API
+server reads from what that command printed (each file PAYLOAD), as
+``sky.jobs.server.core`` reads them (``load_managed_job_queue``).
 """
 
 import json
 import os
 import sys
 import tempfile
+from typing import List
 
 
-def main(output: str) -> None:
+def controller_task(output: str) -> None:
     # pylint: disable=import-outside-toplevel
     from sky import task as task_lib
+    from sky.jobs import utils as managed_job_utils
     from sky.jobs import constants as jobs_constants
     from sky.server import plugin_utils
     from sky.skylet import constants
@@ -99,10 +107,36 @@ def main(output: str) -> None:
             'activate': constants.ACTIVATE_SKY_REMOTE_PYTHON_ENV,
             'override_consolidation_mode':
                 constants.OVERRIDE_CONSOLIDATION_MODE,
+            'job_queue_command':
+                managed_job_utils.ManagedJobCodeGen.get_job_table(),
         }
     with open(output, 'w', encoding='utf-8') as f:
         json.dump(report, f, indent=1)
 
 
+def job_queues(output: str, payloads: List[str]) -> None:
+    from sky.jobs import utils as managed_job_utils  # pylint: disable=import-outside-toplevel
+    queues = []
+    for payload in payloads:
+        with open(payload, encoding='utf-8') as f:
+            jobs, total, _, total_no_filter, status_counts, infra_options = (
+                managed_job_utils.load_managed_job_queue(f.read()))
+        queues.append({
+            'jobs': jobs,
+            'total': total,
+            'total_no_filter': total_no_filter,
+            'status_counts': status_counts,
+            'infra_options': infra_options,
+        })
+    with open(output, 'w', encoding='utf-8') as f:
+        json.dump(queues, f)
+
+
 if __name__ == '__main__':
-    main(sys.argv[1])
+    if sys.argv[1] == 'controller-task':
+        controller_task(sys.argv[2])
+    elif sys.argv[1] == 'job-queue':
+        job_queues(sys.argv[2], sys.argv[3:])
+    else:
+        sys.exit(f'usage: {sys.argv[0]} controller-task OUTPUT | '
+                 'job-queue OUTPUT PAYLOAD...')

@@ -24,7 +24,9 @@ where this machine allows it:
    controller process started as ``sky.jobs.scheduler.start_controller``
    starts one (``controller_probe.py``: SkyPilot's own
    ``sky.jobs.controller.main()``, stopped before it manages jobs), which
-   reports what the plugin did to it.
+   reports what the plugin did to it. Then the command ``sky jobs queue``
+   runs there (SkyPilot's code generation), which loads the plugin too: its
+   output must still be the payload the API server reads.
 4. A second launch on the same controller: SkyPilot's script skips the
    installed wheel (its stamp file), and the controller still runs with Go.
 
@@ -46,7 +48,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -64,6 +66,8 @@ class Controller:
     cpu: str  # platform.machine()
     root: str  # a root of scripts/debian_root.sh
     python: str  # the CPython of that root the runtime is made with
+    # Why SkyPilot's job queue command cannot run there (None: it can).
+    no_job_queue: Optional[str] = None
 
 
 # SkyPilot's controllers run CPython 3.10 (UV_INSTALLATION_COMMANDS asks uv
@@ -71,7 +75,11 @@ class Controller:
 # 3.10, and uv may download no interpreter here: the roots' own CPythons.
 CONTROLLERS = {
     'x86_64': Controller('x86_64', 'bookworm-amd64', '3.11'),
-    'aarch64': Controller('aarch64', 'bullseye-arm64', '3.9'),
+    'aarch64': Controller(
+        'aarch64', 'bullseye-arm64', '3.9',
+        no_job_queue=('SkyPilot 0.14.1 fails there, with or without sky_rs: '
+                      'its database migrations use ALTER TABLE ... DROP '
+                      "COLUMN (SQLite 3.35); Debian 11's SQLite is 3.34.1")),
 }
 TRIED = os.environ.get('SKY_RS_CONTROLLER_CPUS', 'x86_64').split(',')
 RUNTIME = '/root/skypilot-runtime'
@@ -174,7 +182,8 @@ def api_server(controller: Controller, release_wheel: str,
     host_python('-m', 'sky_fallback', 'plugin', 'install', '--remote',
                 '--wheels', WHEELHOUSE, '--cpu', controller.cpu, home=home)
     output = os.path.join(home, 'controller_task.json')
-    host_python(os.path.join(HERE, 'api_server_side.py'), output, home=home)
+    host_python(os.path.join(HERE, 'api_server_side.py'), 'controller-task',
+                output, home=home)
     with open(output, encoding='utf-8') as f:
         side = json.load(f)
     side['home'] = home
@@ -229,7 +238,7 @@ def controller_home(controller: Controller, api_server: Dict[str, Any],
     with open(os.path.join(base, '.lock'), 'w', encoding='utf-8') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one maker at a time
         if not os.path.isdir(home):
-            for old in os.listdir(base):  # homes of other keys
+            for old in os.listdir(base):  # other keys', a half-made one
                 if not old.startswith('.'):
                     shutil.rmtree(os.path.join(base, old))
             new = f'{home}.new'
@@ -266,6 +275,9 @@ def launches(controller: Controller, api_server: Dict[str, Any],
     run = api_server['run']
     assert SUBMIT_MARKER in run, run
     (stage / 'run.sh').write_text(run[:run.index(SUBMIT_MARKER)])
+    (stage / 'job_queue.sh').write_text(api_server['job_queue_command'])
+    records_dir = os.path.join(upper, '.sky', 'sky_rs', 'processes')
+    seen: List[str] = []
     results = []
     for n in (1, 2):
         upload = stage / f'upload-{n}'
@@ -290,6 +302,10 @@ def launches(controller: Controller, api_server: Dict[str, Any],
                 api_server['activate'],
                 f'{api_server["python"]} -u /stage/controller_probe.py '
                 f'/stage/report-{n}.json',
+                # What `sky jobs queue` runs there (stdout, stderr apart).
+                '' if controller.no_job_queue else
+                (f'bash /stage/job_queue.sh >/stage/queue-{n}.out '
+                 f'2>/stage/queue-{n}.err'),
                 'echo "=== done"',
             ]),
             LAUNCH_TIMEOUT,
@@ -300,6 +316,14 @@ def launches(controller: Controller, api_server: Dict[str, Any],
         timings[f'{controller.cpu}: launch {n}'] = time.monotonic() - started
         with open(stage / f'report-{n}.json', encoding='utf-8') as f:
             report = json.load(f)
+        # The plugin's records of this launch's processes.
+        new = sorted(set(os.listdir(records_dir)) - set(seen))
+        seen.extend(new)
+        records = {}
+        for name in new:
+            with open(os.path.join(records_dir, name), encoding='utf-8') as f:
+                record = json.load(f)
+            records[record['pid']] = record
         results.append({
             'output': output,
             'run_output': output.split('=== run section\n', 1)[1].split(
@@ -311,7 +335,21 @@ def launches(controller: Controller, api_server: Dict[str, Any],
                 os.listdir(os.path.join(upper, '.sky/plugins/wheels'))),
             'plugins_yaml': read_text(upper, '.sky/plugins.yaml'),
             'installed': installed_files(controller, upper),
+            'records': records,
         })
+    if controller.no_job_queue:
+        return results
+    # What the API server makes of the job queue commands' output.
+    for n, result in enumerate(results, 1):
+        result['queue_stdout'] = (stage / f'queue-{n}.out').read_text()
+        result['queue_stderr'] = (stage / f'queue-{n}.err').read_text()
+    queues = str(stage / 'queues.json')
+    host_python(os.path.join(HERE, 'api_server_side.py'), 'job-queue', queues,
+                *(str(stage / f'queue-{n}.out') for n in (1, 2)),
+                home=api_server['home'])
+    with open(queues, encoding='utf-8') as f:
+        for result, job_queue in zip(results, json.load(f)):
+            result['job_queue'] = job_queue
     return results
 
 
@@ -443,6 +481,36 @@ def test_the_controller_runs_with_the_plugin_and_go(controller, launches,
     assert record['refused'] == {}
     assert record['reason'] is None
     assert report['warnings'] == []
+
+
+@pytest.mark.parametrize('launch', [1, 2])
+def test_the_job_queue_command_loads_the_plugin_and_still_answers(
+        controller, launches, launch):
+    if controller.no_job_queue:
+        pytest.skip(controller.no_job_queue)
+    result = launches[launch - 1]
+    # Only the payload the API server reads: the plugin printed nothing.
+    payload = result['queue_stdout'].strip()
+    assert payload.startswith('<sky-payload>'), payload
+    assert payload.endswith('</sky-payload>'), payload
+    assert payload.count('<sky-payload>') == 1, payload
+    assert result['job_queue'] == {
+        'jobs': [],
+        'total': 0,
+        'total_no_filter': 0,
+        'status_counts': {},
+        'infra_options': [],
+    }
+    assert 'sky_rs' not in result['queue_stderr'], result['queue_stderr']
+    # It loaded the plugin in the CONTROLLER context, with Go (the plugin
+    # patches only where the extension loaded).
+    probe = result['report']['pid']
+    others = {pid: r for pid, r in result['records'].items() if pid != probe}
+    assert len(others) == 1, result['records']
+    (record,) = others.values()
+    assert record['contexts'] == ['controller']
+    assert record['patched'] == controller_entries()
+    assert record['reason'] is None
 
 
 # --- 4. the next launch -----------------------------------------------------
