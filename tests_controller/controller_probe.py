@@ -25,6 +25,17 @@ class _Stop(BaseException):
     """Raised where main() would start managing jobs."""
 
 
+# What sky_fallback logged at WARNING or above in this process.
+_warnings = []
+
+
+class _Collect(logging.Handler):
+
+    def emit(self, record):
+        if record.levelno >= logging.WARNING:
+            _warnings.append(record.getMessage())
+
+
 def _report() -> dict:
     # pylint: disable=import-outside-toplevel
     import sky
@@ -89,16 +100,6 @@ def _report() -> dict:
         'answers': answers,
         'warnings': _warnings,
     }
-
-
-_warnings = []
-
-
-class _Collect(logging.Handler):
-
-    def emit(self, record):
-        if record.levelno >= logging.WARNING:
-            _warnings.append(record.getMessage())
 
 
 def main(report_path: str) -> None:
