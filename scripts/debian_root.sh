@@ -6,8 +6,14 @@
 #
 #   scripts/debian_root.sh ensure NAME...   make the roots that are missing or
 #                                           out of date (see root_spec)
-#   scripts/debian_root.sh run NAME [-b SRC:DST[:ro]]... [-e VAR=VALUE]... -- CMD...
-#                                           run CMD in NAME, SRC bound at DST
+#   scripts/debian_root.sh run NAME [-b SRC:DST[:ro]]... [-O LOWER:UPPER:DST]...
+#                              [-e VAR=VALUE]... -- CMD...
+#                                           run CMD in NAME, SRC bound at DST;
+#                                           with -O, DST shows LOWER under
+#                                           UPPER (overlayfs): what CMD writes
+#                                           there lands in UPPER, LOWER is
+#                                           never changed (UPPER.work is
+#                                           overlayfs's work directory)
 #   scripts/debian_root.sh shell NAME       an interactive shell in NAME
 #   scripts/debian_root.sh path NAME        the root's directory
 #
@@ -149,7 +155,7 @@ PASS_ENV=(http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY
 	PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_TRUSTED_HOST PIP_DEFAULT_TIMEOUT)
 
 cmd_run() {
-	local name="$1" dir arch qemu binds=() envs=() var ca
+	local name="$1" dir arch qemu binds=() overlays=() envs=() var ca
 	shift
 	dir="$(root_dir "$name")"
 	[ -f "$dir/$STAMP" ] || fail "no root $name (scripts/debian_root.sh ensure $name)"
@@ -165,6 +171,10 @@ cmd_run() {
 			binds+=("$2")
 			shift 2
 			;;
+		-O)
+			overlays+=("$2")
+			shift 2
+			;;
 		-e)
 			envs+=("$2")
 			shift 2
@@ -173,7 +183,7 @@ cmd_run() {
 			shift
 			break
 			;;
-		*) fail "run: unexpected $1 (want -b, -e or --)" ;;
+		*) fail "run: unexpected $1 (want -b, -O, -e or --)" ;;
 		esac
 	done
 	[ $# -gt 0 ] || fail "run: no command"
@@ -191,8 +201,8 @@ cmd_run() {
 	# it ends. (The script is quoted: it expands in the namespace's bash.)
 	# shellcheck disable=SC2016
 	unshare --mount --propagation private -- bash -euo pipefail -c '
-		dir=$1 nbinds=$2 nenvs=$3
-		shift 3
+		dir=$1 nbinds=$2 noverlays=$3 nenvs=$4
+		shift 4
 		mount -t proc proc "$dir/proc"
 		mount --rbind /sys "$dir/sys"
 		mount --rbind /dev "$dir/dev"
@@ -204,6 +214,14 @@ cmd_run() {
 			nbinds=$((nbinds - 1))
 			shift
 		done
+		while [ "$noverlays" -gt 0 ]; do
+			IFS=: read -r lower upper dst <<<"$1"
+			mkdir -p "$upper" "$upper.work" "$dir$dst"
+			mount -t overlay overlay \
+				-o "lowerdir=$lower,upperdir=$upper,workdir=$upper.work" "$dir$dst"
+			noverlays=$((noverlays - 1))
+			shift
+		done
 		envs=()
 		while [ "$nenvs" -gt 0 ]; do
 			envs+=("$1")
@@ -213,7 +231,8 @@ cmd_run() {
 		exec chroot "$dir" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
 			PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin \
 			"${envs[@]}" "$@"
-	' _ "$dir" "${#binds[@]}" "${#envs[@]}" "${binds[@]}" "${envs[@]}" "$@"
+	' _ "$dir" "${#binds[@]}" "${#overlays[@]}" "${#envs[@]}" "${binds[@]}" \
+		"${overlays[@]}" "${envs[@]}" "$@"
 }
 
 main() {
