@@ -38,16 +38,21 @@ Why it is equal:
   appended after its reading. Go reads the selected bytes twice and declines
   when they differ or run short (a log truncated and written again).
 - The generator. Where upstream's own code answers (``SKYPILOT_USE_RUST``
-  off, no extension, a ``tail`` that is not a plain int or is negative, too
-  little room on the stack) the replacement returns upstream's generator
-  itself, called with the same arguments. On the native path it returns an
-  async iterator (:class:`_NativeTail`) that hands the follow loop's steps
-  straight to upstream's generator, so that generator runs as deep in the
-  stack as upstream's would (what decides a RecursionError in
-  ``decode_payload``), except for its first step when the tail has no line
-  or Go declines after it started (the file changed, lines spanning more
-  than 64 MiB, a payload nested deeper than ``max_depth``): those run
-  upstream's generator from within this one, one frame deeper.
+  off, no extension, a ``tail`` that is not a plain int or is negative, a
+  file not opened as bytes by aiofiles, too little room on the stack) the
+  replacement returns upstream's generator itself, called with the same
+  arguments. On the native path it returns an async iterator
+  (:class:`_NativeTail`) whose tail step runs where upstream's generator
+  frame would, and which hands the follow loop's steps straight to
+  upstream's generator: both run as deep in the stack as upstream's would,
+  which is what decides whether ``decode_payload`` meets the recursion
+  limit. Where Go declines (the file changed, lines spanning more than 64
+  MiB, a payload nested deeper than ``max_depth``, lines holding every
+  control character), upstream's own tail loop reads the tail, in that same
+  frame. One step is not at upstream's depth: when the tail has no line to
+  yield, the follow loop's first step runs from the tail's frame, one frame
+  deeper than upstream's; it differs only for a payload appended meanwhile
+  whose nesting is within one level of the recursion limit.
 """
 
 import asyncio
@@ -157,10 +162,11 @@ def replacement(installed: Callable[..., Any]) -> Callable[..., Any]:
         max_depth = _payload_depth_room()
         if max_depth < _MIN_PAYLOAD_DEPTH:
             return installed(*args, **kwargs)
-        return _NativeTail(installed, args, kwargs, f, tail, max_depth,
-                           lambda: installed(f, request_id, plain_logs, None,
-                                             follow, cluster_name,
-                                             polling_interval))
+        return _NativeTail(
+            f, tail, max_depth,
+            installed.__globals__['_yield_log_file_with_payloads_skipped'],
+            lambda: installed(f, request_id, plain_logs, None, follow,
+                              cluster_name, polling_interval))
 
     functools.update_wrapper(_tail_log_file,
                              installed,
@@ -184,28 +190,34 @@ def _payload_depth_room() -> int:
 
 class _NativeTail:
     """What ``_tail_log_file`` returns on the native path: an async iterator
-    of the tail's lines (found in Go), then of upstream's follow loop.
+    of the tail's lines, then of upstream's follow loop.
 
-    Each ``__anext__`` after the lines returns the step of upstream's own
-    generator itself, so that generator runs at the depth of the stack
-    upstream's would.
+    It stands for upstream's generator: each step it takes itself (the
+    tail) runs in a coroutine frame where upstream's generator frame would
+    be, and each step of the follow loop is the step of upstream's own
+    generator, returned by ``__anext__`` for the caller to await, so that
+    generator runs as deep in the stack as upstream's would (which decides
+    where ``decode_payload`` meets the recursion limit). Where Go declines,
+    the tail is read by upstream's own tail loop (the three lines of
+    ``_tail_log_file`` before its follow loop, verified by its source
+    hash), in that same frame.
     """
 
-    __slots__ = ('_installed', '_args', '_kwargs', '_file', '_tail',
-                 '_max_depth', '_make_follow', '_lines', '_follow')
+    __slots__ = ('_file', '_tail', '_max_depth', '_lines_of', '_make_follow',
+                 '_lines', '_follow', '_failed')
 
-    def __init__(self, installed: Callable[..., Any], args: tuple,
-                 kwargs: dict, f: Any, tail: int, max_depth: int,
+    def __init__(self, f: Any, tail: int, max_depth: int,
+                 lines_of: Callable[[Any], Any],
                  make_follow: Callable[[], Any]):
-        self._installed = installed
-        self._args = args
-        self._kwargs = kwargs
         self._file = f
         self._tail = tail
         self._max_depth = max_depth
+        # upstream's _yield_log_file_with_payloads_skipped, as it finds it
+        self._lines_of = lines_of
         self._make_follow = make_follow
         self._lines: Deque[str] = collections.deque()
         self._follow: Any = None  # upstream's generator, once it streams
+        self._failed = False  # the tail raised: the iterator is done
 
     def __aiter__(self) -> '_NativeTail':
         return self
@@ -218,28 +230,38 @@ class _NativeTail:
         return self._start()
 
     async def aclose(self) -> None:
+        self._lines.clear()
         if self._follow is not None:
             await self._follow.aclose()
-        self._lines.clear()
+        self._failed = True
 
     async def _next_line(self) -> str:
         return self._lines.popleft()
 
     async def _start(self) -> str:
-        lines = await self._read_tail()
-        if lines is None:  # upstream reads the tail itself
-            self._follow = self._installed(*self._args, **self._kwargs)
-        else:
-            self._follow = self._make_follow()
+        if self._failed:
+            raise StopAsyncIteration
+        try:
+            lines = await self._read_tail()
+            if lines is None:  # Go declined: upstream's tail loop
+                kept: Deque[str] = collections.deque(maxlen=self._tail)
+                async for line_str in self._lines_of(self._file):
+                    kept.append(line_str)
+                lines = list(kept)
+        except BaseException:
+            self._failed = True
+            raise
+        self._follow = self._make_follow()
+        if lines:
             self._lines.extend(lines)
-        if self._lines:
             return self._lines.popleft()
+        # No line to yield: the follow loop's first step runs from here,
+        # one frame deeper than upstream's (see the module's docstring).
         return await self._follow.__anext__()
 
     async def _read_tail(self) -> Optional[List[str]]:
         """The lines of the tail, with the file moved to where upstream's
-        reading would end; None (the file untouched) for upstream to read
-        the tail."""
+        reading would end; None (the file untouched) when Go declines."""
         f = self._file
         try:
             start = await f.tell()
@@ -258,7 +280,7 @@ class _NativeTail:
         try:
             await f.seek(end)
         except Exception:  # pylint: disable=broad-except
-            return None  # where f is now, upstream's read decides
+            return None  # f is where it was, or nowhere to read from
         return lines
 
 
