@@ -274,6 +274,46 @@ func TestVisitLogTailDeclines(t *testing.T) {
 	}
 }
 
+// logTailSyntheticLog is a log of size bytes, 100-byte lines, made up as
+// it is read; it counts the bytes read.
+type logTailSyntheticLog struct {
+	size, read int64
+}
+
+func (l *logTailSyntheticLog) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	for ; n < len(p) && off+int64(n) < l.size; n++ {
+		if (off+int64(n))%100 == 99 {
+			p[n] = '\n'
+		} else {
+			p[n] = 'x'
+		}
+	}
+	l.read += int64(n)
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// TestVisitLogTailCostFollowsTheLines: a tail of a 10 GB log reads what a
+// tail of a 1 MB log reads.
+func TestVisitLogTailCostFollowsTheLines(t *testing.T) {
+	var reads []int64
+	for _, size := range []int64{1_000_000, 10_000_000_000} {
+		log := &logTailSyntheticLog{size: size}
+		got, err := logTailVisit(log, 0, size, 1000, skyrs.LogTailOptions{Payload: logTailPayloadOptions})
+		if err != nil || len(got) != 1000 || string(got[999]) != strings.Repeat("x", 99)+"\n" {
+			t.Fatalf("VisitLogTail(%d bytes) = %d lines, %v", size, len(got), err)
+		}
+		reads = append(reads, log.read)
+	}
+	// The lines (100 kB), and again to check them; a block at most besides.
+	if reads[0] != reads[1] || reads[1] > 2*100_000+128<<10 {
+		t.Errorf("bytes read for 1 MB and 10 GB logs: %d, %d; want the same, about 200 kB", reads[0], reads[1])
+	}
+}
+
 // logTailRewrittenReader serves one content for the first reads and another
 // after: a file truncated and written again while it is read.
 type logTailRewrittenReader struct {
