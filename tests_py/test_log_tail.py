@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -546,5 +547,13 @@ def test_changed_dependency_keeps_upstream(monkeypatch):
         return False, payload_str
 
     monkeypatch.setattr(message_utils, 'decode_payload', decode_payload)
+    assert log_tail.unverified_dependency() is not None
+    assert log_tail.replacement(INSTALLED) is INSTALLED
+
+
+def test_changed_payload_pattern_keeps_upstream(monkeypatch):
+    pattern = message_utils._PAYLOAD_PATTERN  # pylint: disable=protected-access
+    monkeypatch.setattr(message_utils, '_PAYLOAD_PATTERN',
+                        re.compile(pattern.pattern, re.IGNORECASE))
     assert log_tail.unverified_dependency() is not None
     assert log_tail.replacement(INSTALLED) is INSTALLED
