@@ -154,8 +154,12 @@ def main() -> None:
                     chunks.setdefault(label, got)
                     if got != chunks[label]:
                         sys.exit(f'{label} yielded different chunks across runs')
-            same = ('same chunks' if chunks.get('upstream') is None or
-                    chunks['upstream'] == chunks['sky_rs'] else 'DIFFERENT')
+            if 'upstream' not in chunks:
+                same = 'upstream not run'
+            elif chunks['upstream'] == chunks['sky_rs']:
+                same = 'same chunks as upstream'
+            else:
+                same = 'DIFFERENT CHUNKS FROM UPSTREAM'
             print(f'\n{name}: {size / 1e6:,.0f} MB, {len(chunks["sky_rs"])} '
                   f'lines yielded, {same}')
             for label, row in results.items():

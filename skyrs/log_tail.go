@@ -77,7 +77,7 @@ func VisitLogTail(r io.ReaderAt, start, end int64, n int, opts LogTailOptions, u
 		searchEnd = end - 1 // the line's own '\n' is not its start
 		// The kept lines, [lo, hi) file offsets, last first.
 		kept = make([][2]int64, 0, min(want, 1<<16))
-		step = min(max(want*tailBytesPerLine, tailMinBlock), tailMaxBlock)
+		step = min(max(min(want, tailMaxBlock)*tailBytesPerLine, tailMinBlock), tailMaxBlock)
 	)
 	at := func(offset int64) int { return held + int(offset-pos) }
 	for int64(len(kept)) < want && lineEnd > start {
