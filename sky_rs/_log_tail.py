@@ -10,7 +10,7 @@ upstream, is ``sky_fallback/skypilot/log_tail.py``.
 
 from typing import List
 
-from sky_rs import _call
+from sky_rs import _errors
 
 
 def tail_log_lines(fd: int, start: int, end: int, n: int, max_depth: int,
@@ -35,7 +35,7 @@ def tail_log_lines(fd: int, start: int, end: int, n: int, max_depth: int,
     changed while read, an argument Go cannot carry), OSError when a read
     fails.
     """
-    text = _call('pyexport_LogTailLines', fd, start, end, n, max_depth,
+    text = _errors.call('pyexport_LogTailLines', fd, start, end, n, max_depth,
                  int_max_str_digits)
     if not text:
         return []

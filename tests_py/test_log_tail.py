@@ -32,11 +32,13 @@ from sky.utils import message_utils  # pylint: disable=wrong-import-position
 from sky.utils import rich_utils  # pylint: disable=wrong-import-position
 
 from sky_fallback.skypilot import log_tail  # pylint: disable=wrong-import-position
+from sky_fallback.skypilot import registry  # pylint: disable=wrong-import-position
 
 pytestmark = pytest.mark.upstream
 
 INSTALLED = stream_utils._tail_log_file  # pylint: disable=protected-access
 REPLACED = log_tail.replacement(INSTALLED)
+ENTRY = registry.BY_NAME[log_tail.NAME]
 
 Outcome = Tuple[List[str], Optional[Tuple[type, str]], int]
 
@@ -528,15 +530,18 @@ def test_gate_off_starts_no_go(tmp_path, value):
 
 def test_source_sha256_is_the_installed_skypilots():
     """SkyPilot 0.14.1's function is the one recorded; another is not."""
-    assert log_tail.source_sha256(INSTALLED) == log_tail.SOURCE_SHA256
+    assert registry.source_sha256(INSTALLED) == log_tail.SOURCE_SHA256
     assert log_tail.unverified_dependency() is None
+    assert ENTRY.unverified_reason(INSTALLED) is None
 
     async def _tail_log_file(f, request_id=None, plain_logs=False, tail=None,  # pylint: disable=unused-argument
                              follow=True, cluster_name=None,
                              polling_interval=0.1):
         yield ''
 
-    assert log_tail.source_sha256(_tail_log_file) != log_tail.SOURCE_SHA256
+    assert registry.source_sha256(_tail_log_file) != log_tail.SOURCE_SHA256
+    assert 'not the one sky_rs was written from' in ENTRY.unverified_reason(
+        _tail_log_file)
     assert log_tail.MODULE == INSTALLED.__module__
     assert log_tail.NAME == INSTALLED.__name__
 
@@ -547,13 +552,13 @@ def test_changed_dependency_keeps_upstream(monkeypatch):
         return False, payload_str
 
     monkeypatch.setattr(message_utils, 'decode_payload', decode_payload)
-    assert log_tail.unverified_dependency() is not None
-    assert log_tail.replacement(INSTALLED) is INSTALLED
+    assert 'decode_payload is not the one verified' in (
+        ENTRY.unverified_reason(INSTALLED))
 
 
 def test_changed_payload_pattern_keeps_upstream(monkeypatch):
     pattern = message_utils._PAYLOAD_PATTERN  # pylint: disable=protected-access
     monkeypatch.setattr(message_utils, '_PAYLOAD_PATTERN',
                         re.compile(pattern.pattern, re.IGNORECASE))
-    assert log_tail.unverified_dependency() is not None
-    assert log_tail.replacement(INSTALLED) is INSTALLED
+    assert '_PAYLOAD_PATTERN is not the one verified' in (
+        ENTRY.unverified_reason(INSTALLED))

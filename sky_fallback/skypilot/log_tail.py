@@ -58,7 +58,7 @@ Why it is equal:
 import asyncio
 import collections
 import functools
-import hashlib
+import importlib
 import inspect
 import logging
 import os
@@ -102,25 +102,16 @@ _PAYLOAD_FRAMES = 32
 _MIN_PAYLOAD_DEPTH = 8
 
 
-def source_sha256(function: Callable[..., Any]) -> Optional[str]:
-    """sha256 of ``inspect.getsource(function)`` (UTF-8), or None when the
-    source cannot be read."""
-    try:
-        source = inspect.getsource(function)
-    except (OSError, TypeError):
-        return None
-    return hashlib.sha256(source.encode('utf-8')).hexdigest()
-
-
 def unverified_dependency() -> Optional[str]:
     """None when the installed SkyPilot's helpers are those the rewrite was
     written against; otherwise which one is not."""
+    # pylint: disable=import-outside-toplevel
+    from sky_fallback.skypilot import registry  # it imports this module
     for (module_name, name), digest in DEPENDENCIES.items():
-        module = sys.modules.get(module_name)
-        function = getattr(module, name, None)
-        if function is None or source_sha256(function) != digest:
+        function = getattr(importlib.import_module(module_name), name, None)
+        if function is None or registry.source_sha256(function) != digest:
             return f'{module_name}.{name} is not the one verified'
-    message_utils = sys.modules.get('sky.utils.message_utils')
+    message_utils = importlib.import_module('sky.utils.message_utils')
     pattern = getattr(message_utils, '_PAYLOAD_PATTERN', None)
     if (getattr(pattern, 'pattern', None) != PAYLOAD_PATTERN or
             getattr(pattern, 'flags', None) != re.compile(PAYLOAD_PATTERN).flags):
@@ -130,17 +121,9 @@ def unverified_dependency() -> Optional[str]:
 
 def replacement(installed: Callable[..., Any]) -> Callable[..., Any]:
     """The function to set as ``stream_utils._tail_log_file``: ``installed``
-    (upstream's, source verified) with its tail read in Go. Returns
-    ``installed`` itself, with a warning, when a helper it relies on is not
-    the one verified."""
-    # pylint: disable=import-outside-toplevel,unused-import
-    from aiofiles.threadpool import binary
-    from sky.server import stream_utils  # noqa: F401 (for DEPENDENCIES)
-    from sky.utils import message_utils  # noqa: F401
-    problem = unverified_dependency()
-    if problem is not None:
-        logger.warning('%s.%s not replaced: %s', MODULE, NAME, problem)
-        return installed
+    (upstream's, source verified, and its helpers: unverified_dependency)
+    with its tail read in Go."""
+    from aiofiles.threadpool import binary  # pylint: disable=import-outside-toplevel
     signature = inspect.signature(installed)
     # The files upstream's line loop reads as bytes (aiofiles.open(..., 'rb'),
     # with or without a buffer): a text file is upstream's (its error).

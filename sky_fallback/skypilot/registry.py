@@ -8,7 +8,9 @@ others; an entry is applied only over the very source it records.
 
 Adding a rewrite of a SkyPilot function is a module of this package with
 ``MODULE``, ``NAME``, ``SOURCE_SHA256``, ``CONTEXTS`` and
-``replacement(installed)``, and one line in :data:`PATCHES`.
+``replacement(installed)`` (and, when it relies on more of SkyPilot than the
+function it replaces, ``unverified_dependency()``: None, or why that is not
+the code it was written against), and one line in :data:`PATCHES`.
 """
 
 import dataclasses
@@ -18,6 +20,7 @@ import types
 from typing import Any, Callable, Dict, FrozenSet, Optional, Tuple
 
 from sky_fallback.skypilot import config_hash
+from sky_fallback.skypilot import log_tail
 from sky_fallback.skypilot import memory
 from sky_fallback.skypilot import utilities
 
@@ -41,6 +44,9 @@ class Patch:
     contexts: FrozenSet[str]
     # SkyPilot's own function (source verified) -> the function to install.
     replacement: Callable[[Callable[..., Any]], Callable[..., Any]]
+    # None, or why the rest of SkyPilot the replacement relies on is not
+    # the code it was written against (called once the module is imported).
+    unverified_dependency: Optional[Callable[[], Optional[str]]] = None
 
     @property
     def qualified_name(self) -> str:
@@ -49,16 +55,26 @@ class Patch:
     def unverified_reason(self, installed: Callable[..., Any]) -> Optional[str]:
         """None when ``installed`` is the function this entry was written
         from; otherwise why it is not (or cannot be shown to be)."""
-        try:
-            source = inspect.getsource(installed)
-        except (OSError, TypeError) as error:
-            return f'its source cannot be read ({error})'
-        digest = hashlib.sha256(source.encode('utf-8')).hexdigest()
+        digest = source_sha256(installed)
+        if digest is None:
+            return 'its source cannot be read'
         if digest != self.source_sha256:
             return (f'its source is not the one sky_rs was written from '
                     f'(sha256 {digest[:12]}..., expected '
                     f'{self.source_sha256[:12]}...)')
+        if self.unverified_dependency is not None:
+            return self.unverified_dependency()
         return None
+
+
+def source_sha256(function: Callable[..., Any]) -> Optional[str]:
+    """sha256 of ``inspect.getsource(function)`` as UTF-8, or None when the
+    source cannot be read."""
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return None
+    return hashlib.sha256(source.encode('utf-8')).hexdigest()
 
 
 def rewrite(module: types.ModuleType) -> Patch:
@@ -67,13 +83,16 @@ def rewrite(module: types.ModuleType) -> Patch:
                  name=module.NAME,
                  source_sha256=module.SOURCE_SHA256,
                  contexts=frozenset(module.CONTEXTS),
-                 replacement=module.replacement)
+                 replacement=module.replacement,
+                 unverified_dependency=getattr(module,
+                                               'unverified_dependency', None))
 
 
 PATCHES: Tuple[Patch, ...] = tuple(
     Patch(module, name, source_sha256, ALL_CONTEXTS, replacement)
     for module, name, source_sha256, replacement in utilities.UTILITIES) + (
         rewrite(config_hash),
+        rewrite(log_tail),
         rewrite(memory),
     )
 
