@@ -4,7 +4,8 @@
 #               a short speed-up table (about 2 minutes on a fresh machine)
 #   make test   every test (about 8 minutes on 2 cores): Go vet, tests and
 #               fuzzing, the Python suite on both backends, the Go runtime on
-#               hostile hosts, the workflows linted
+#               hostile hosts, the workflows linted, a real API server end to
+#               end
 #
 # Everything Python goes into a project-local virtualenv (.venv); Go tools
 # (gopy, goimports) come from go.mod. Nothing is rebuilt when nothing changed:
@@ -115,10 +116,10 @@ test-host: install $(TEST_STAMP)
 
 # End to end against a real local SkyPilot API server, stock and with the
 # plugin, planning launches on a fake Kubernetes API on loopback (no cloud):
-# tests_server/README.md. Three server starts, about 2 minutes on 2 idle
-# cores. SkyPilot's Kubernetes support needs its `kubernetes` extra, and
-# `sky launch` on Kubernetes checks for socat, nc and rsync: installed with
-# apt-get when missing (as root; Debian or Ubuntu).
+# tests_server/README.md. Three server starts: about 115 s of CPU, 3 minutes
+# on 2 cores shared at load 5-8. SkyPilot's Kubernetes support needs its
+# `kubernetes` extra, and `sky launch` on Kubernetes checks for socat, nc and
+# rsync: installed with apt-get when missing (as root; Debian or Ubuntu).
 SERVER_STAMP = $(VENV)/.server-test-deps
 SERVER_DEBIAN_PACKAGES = socat netcat-openbsd rsync
 
@@ -143,7 +144,7 @@ server-system-deps:
 	fi
 
 test-server: install $(SERVER_STAMP) server-system-deps
-	@echo "==> a real SkyPilot API server, stock and with the plugin (about 2 minutes)"
+	@echo "==> a real SkyPilot API server, stock and with the plugin (2-4 minutes)"
 	$(PY) -m pytest -q tests_server
 
 # Every function timed four ways (upstream SkyPilot, the Python reference, the

@@ -143,11 +143,11 @@ class ServerProcess:
     ``role`` is ``main`` (``python -m sky.server.server``, which also runs
     uvicorn when there is one worker), ``executor`` (the request executors,
     ``SkyPilot:executor:<group>:<pid>``; ``group`` is ``long`` or ``short``),
-    ``worker`` (``SkyPilot:worker:<group>``), ``uvicorn`` (a separate uvicorn
-    worker, deploy mode), ``queue_manager`` (the request queues' manager,
-    listening on :func:`queue_manager_port`), ``resource_tracker``
-    (multiprocessing's) or ``other`` (an executor that has not run its
-    initializer yet, say).
+    ``worker`` (``SkyPilot:worker:<group>``), ``uvicorn`` (a uvicorn worker
+    of its own, with ``--deploy``: it listens on the server port too),
+    ``queue_manager`` (the request queues' manager, listening on
+    :func:`queue_manager_port`), ``resource_tracker`` (multiprocessing's) or
+    ``other`` (an executor that has not run its initializer yet, say).
     """
     pid: int
     role: str
@@ -182,8 +182,6 @@ def _role_of(cmdline: List[str]) -> Tuple[str, str]:
         return 'main', ''
     if 'multiprocessing.resource_tracker' in joined:
         return 'resource_tracker', ''
-    if 'uvicorn' in joined:
-        return 'uvicorn', ''
     return 'other', ''
 
 
@@ -679,13 +677,15 @@ class ApiServer:
         return list(found.values())
 
     @staticmethod
-    def _listens_on(process: psutil.Process, port: int) -> bool:
+    def _listening_ports(process: psutil.Process) -> List[int]:
         try:
-            return any(c.status == psutil.CONN_LISTEN and c.laddr and
-                       c.laddr[1] == port
-                       for c in process.net_connections(kind='tcp'))
+            return [
+                c.laddr[1]
+                for c in process.net_connections(kind='tcp')
+                if c.status == psutil.CONN_LISTEN and c.laddr
+            ]
         except (psutil.NoSuchProcess, psutil.AccessDenied):
-            return False
+            return []
 
     def _describe(self, process: psutil.Process) -> ServerProcess:
         try:
@@ -693,9 +693,12 @@ class ApiServer:
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             cmdline = []
         role, group = _role_of(cmdline)
-        if role == 'other' and self._listens_on(process,
-                                                self.queue_manager_port):
-            role = 'queue_manager'
+        if role == 'other':
+            listening = self._listening_ports(process)
+            if self.queue_manager_port in listening:
+                role = 'queue_manager'
+            elif self.port in listening:
+                role = 'uvicorn'
         return ServerProcess(process.pid, role, group,
                              ' '.join(cmdline).strip()[:200])
 
