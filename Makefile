@@ -116,8 +116,8 @@ test-host: install $(TEST_STAMP)
 
 # End to end against a real local SkyPilot API server, stock and with the
 # plugin, planning launches on a fake Kubernetes API on loopback (no cloud):
-# tests_server/README.md. Three server starts: about 115 s of CPU, 3 minutes
-# on 2 cores shared at load 5-8. SkyPilot's Kubernetes support needs its
+# tests_server/README.md. Three server starts: about 115 s of CPU; 1m50 on 2
+# cores shared at load 4, 3-4 minutes at load 5-8. SkyPilot's Kubernetes support needs its
 # `kubernetes` extra, and `sky launch` on Kubernetes checks for socat, nc and
 # rsync: installed with apt-get when missing (as root; Debian or Ubuntu).
 SERVER_STAMP = $(VENV)/.server-test-deps

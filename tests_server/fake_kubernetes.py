@@ -139,8 +139,8 @@ class FakeKubernetes:
             self.requests.append((method, path))
         if method == 'GET' and route == '/api/v1/nodes':
             return 200, self._nodes
-        if method == 'GET' and route in ('/api/v1/pods',
-                                         f'/api/v1/namespaces/{NAMESPACE}/pods'):
+        pod_lists = ('/api/v1/pods', f'/api/v1/namespaces/{NAMESPACE}/pods')
+        if method == 'GET' and route in pod_lists:
             return 200, json.dumps({
                 'kind': 'PodList',
                 'apiVersion': 'v1',

@@ -310,7 +310,8 @@ class ApiServer:
             log = self.server_log_tail()
             self.stop()
             if isinstance(error, AssertionError):
-                raise AssertionError(f'{error}\n--- server log\n{log}') from None
+                raise AssertionError(
+                    f'{error}\n--- server log\n{log}') from None
             raise
         self.start_seconds = time.monotonic() - began
         self.processes()  # remember the tree as started

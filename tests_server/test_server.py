@@ -56,7 +56,7 @@ resources:
 run: echo hello
 """
 
-# (tail, lines) of /api/stream asked of every server.
+# The tails (in lines; None: the whole log) asked of /api/stream.
 STREAM_TAILS = (1, 10, 1000, None)
 # name -> {tail: bytes streamed}, filled by the tests that start a server.
 STREAMED: Dict[str, Dict[Optional[int], bytes]] = {}
@@ -86,16 +86,18 @@ def launch_dryrun(server: ApiServer,
     return result, record
 
 
+def probe_dir(server: ApiServer) -> str:
+    return os.path.join(server.home, PROBE_DIR[len('~/'):])
+
+
 def probe_records(server: ApiServer) -> List[Dict[str, Any]]:
-    return hash_probe.read_records(
-        os.path.join(server.home, PROBE_DIR.replace('~/', '', 1)))
+    return hash_probe.read_records(probe_dir(server))
 
 
 def stock_hashes(server: ApiServer) -> Tuple[Dict[str, str], float]:
     """Stock SkyPilot's hash of every YAML the probe copied, by copy path,
     computed in a plain process with the server's HOME; and its seconds."""
-    records = os.path.join(server.home, PROBE_DIR.replace('~/', '', 1),
-                           hash_probe.RECORDS)
+    records = os.path.join(probe_dir(server), hash_probe.RECORDS)
     began = time.monotonic()
     result = subprocess.run(
         [sys.executable, '-m', 'tests_server.hash_probe', records],
@@ -156,14 +158,15 @@ def assert_stops_cleanly(server: ApiServer, fake_kubernetes) -> float:
         f'{report.survivors}')
     assert report.unkillable == []
     assert server.leftover_processes() == []
-    assert len(seen) >= 3, seen  # the tree was really watched
+    # The tree was watched, so the check above means something.
+    assert len(seen) >= 3, seen
     assert server.command_leftovers == []
     assert report.outside_connections == []
     assert fake_kubernetes.unexpected == []
     return report.stop_command.seconds
 
 
-class DryRun:
+class ServerRun:
     """One server's requests: the dry run (the probe's record of it, and
     stock's recomputation of its hash) and the log streamed (kept in
     STREAMED under ``name``), with the figures measured on the way."""
@@ -202,7 +205,7 @@ class DryRun:
 def test_stock_server_config_hash(api_server, fake_kubernetes, server_timings):
     """No sky_rs: the executor's hash is stock's, and nothing maps Go."""
     server = api_server(plugins_config=plugins_config(PROBE))
-    run = DryRun(server, 'stock')
+    run = ServerRun(server, 'stock')
 
     assert run.executor.role == 'executor', run.executor
     assert run.record['function'] == STOCK_HASH_FUNCTION
@@ -217,7 +220,7 @@ def test_plugin_server_config_hash(api_server, fake_kubernetes,
     with sky_rs's rewrite, has the Go extension mapped, and got stock's
     hash."""
     server = api_server(plugins_config=plugins_config(PLUGIN, PROBE))
-    run = DryRun(server, 'plugin')
+    run = ServerRun(server, 'plugin')
 
     assert run.executor.role == 'executor', run.executor
     assert run.record['function'] != STOCK_HASH_FUNCTION, (
@@ -236,7 +239,7 @@ def test_plugin_server_with_rust_off(api_server, fake_kubernetes,
     the dry run included, and the hash is stock's."""
     server = api_server(plugins_config=plugins_config(PLUGIN, PROBE),
                         extra_env=USE_RUST_OFF)
-    run = DryRun(server, 'plugin, SKYPILOT_USE_RUST=0')
+    run = ServerRun(server, 'plugin, SKYPILOT_USE_RUST=0')
 
     assert run.executor.role == 'executor', run.executor
     assert run.record['hash'] == run.stock_hash
