@@ -16,8 +16,10 @@ Each test starts one server (tests_server/harness.py), runs
 and streams one log through ``/api/stream`` (the server-side tail) for the
 last test, which compares the bytes every server sent.
 
-The plugin is :data:`PLUGIN` (the stand-in, tests_server/standin_plugin.py,
-until sky_rs's own plugin replaces it there).
+The plugin is sky_rs's own, listed in the plugins file by
+``python -m sky_fallback plugin install`` (:func:`plugin_config`); ``python
+-m sky_fallback plugin status`` then reports, from the server, what it did in
+each process.
 """
 
 import json
@@ -29,13 +31,14 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
+import yaml
+
+from sky_fallback.skypilot import registry
 from tests_server import hash_probe
-from tests_server import standin_plugin
 from tests_server.harness import ApiServer
 from tests_server.harness import CommandResult
 from tests_server.harness import ServerProcess
 
-PLUGIN = {'class': standin_plugin.PLUGIN_CLASS}
 PROBE_DIR = '~/config-hash-probe'
 PROBE = {
     'class': 'tests_server.hash_probe.ConfigHashProbe',
@@ -64,6 +67,47 @@ STREAMED: Dict[str, Dict[Optional[int], bytes]] = {}
 
 def plugins_config(*plugins: Dict[str, Any]) -> Dict[str, Any]:
     return {'plugins': list(plugins)}
+
+
+def plugin_config(tmp_path) -> Dict[str, Any]:
+    """The plugins file ``python -m sky_fallback plugin install`` writes,
+    with the probe listed after the plugin."""
+    path = tmp_path / 'plugins.yaml'
+    result = subprocess.run(
+        [sys.executable, '-m', 'sky_fallback', 'plugin', 'install',
+         '--config', str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False)
+    assert result.returncode == 0, result.stderr
+    assert 'sky api stop; sky api start' in result.stdout
+    config = yaml.safe_load(path.read_text(encoding='utf-8'))
+    config['plugins'].append(PROBE)
+    return config
+
+
+def plugin_status(server: ApiServer) -> Dict[str, Any]:
+    """``python -m sky_fallback plugin status --json``, run as a user of
+    the server would."""
+    result = subprocess.run(
+        [sys.executable, '-m', 'sky_fallback', 'plugin', 'status', '--json'],
+        env=server.env,
+        cwd=server.home,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def entries(context: str) -> List[str]:
+    return [
+        entry.qualified_name
+        for entry in registry.PATCHES
+        if context in entry.contexts
+    ]
 
 
 def launch_dryrun(server: ApiServer,
@@ -211,15 +255,18 @@ def test_stock_server_config_hash(api_server, fake_kubernetes, server_timings):
     assert run.record['function'] == STOCK_HASH_FUNCTION
     assert run.record['hash'] == run.stock_hash
     assert server.processes_mapping_extension() == []
+    status = plugin_status(server)
+    assert status['server'] is None
+    assert 'runs without the sky_rs plugin' in status['server_note']
     run.finish(fake_kubernetes, server_timings)
 
 
 def test_plugin_server_config_hash(api_server, fake_kubernetes,
-                                   server_timings):
+                                   server_timings, tmp_path):
     """With the plugin: the executor that ran the dry run computed the hash
     with sky_rs's rewrite, has the Go extension mapped, and got stock's
-    hash."""
-    server = api_server(plugins_config=plugins_config(PLUGIN, PROBE))
+    hash; the plugin's status says so of every process."""
+    server = api_server(plugins_config=plugin_config(tmp_path))
     run = ServerRun(server, 'plugin')
 
     assert run.executor.role == 'executor', run.executor
@@ -229,15 +276,29 @@ def test_plugin_server_config_hash(api_server, fake_kubernetes,
         f'{run.executor} ran the dry run without the Go extension; mapped '
         f'in: {server.processes_mapping_extension()}')
     assert run.record['hash'] == run.stock_hash
+    status = plugin_status(server)
+    by_pid = {p['pid']: p for p in status['server']['processes']}
+    executor = by_pid[run.executor.pid]
+    assert executor['contexts'] == ['executor']
+    assert executor['go_loaded'] is True and executor['reason'] is None
+    assert executor['patched'] == entries('executor')
+    assert executor['refused'] == {}
+    main = by_pid[server.main_pid]
+    assert main['contexts'] == ['main', 'uvicorn'] and main['go_loaded']
+    assert set(main['patched']) == set(entries('main')) | set(
+        entries('uvicorn'))
+    # Every process of the server that loaded the plugin answers in Go.
+    mapped = {p.pid for p in server.processes_mapping_extension()}
+    assert set(by_pid) <= mapped
     run.finish(fake_kubernetes, server_timings)
 
 
 def test_plugin_server_with_rust_off(api_server, fake_kubernetes,
-                                     server_timings):
+                                     server_timings, tmp_path):
     """With the plugin and SKYPILOT_USE_RUST=0 in the server's environment:
     no process of the server maps the Go extension, the executor that ran
     the dry run included, and the hash is stock's."""
-    server = api_server(plugins_config=plugins_config(PLUGIN, PROBE),
+    server = api_server(plugins_config=plugin_config(tmp_path),
                         extra_env=USE_RUST_OFF)
     run = ServerRun(server, 'plugin, SKYPILOT_USE_RUST=0')
 
@@ -246,6 +307,11 @@ def test_plugin_server_with_rust_off(api_server, fake_kubernetes,
     roles = {p.role for p in server.processes()}
     assert roles >= {'main', 'queue_manager', 'executor'}, roles
     assert server.processes_mapping_extension() == []
+    processes = plugin_status(server)['server']['processes']
+    assert run.executor.pid in {p['pid'] for p in processes}
+    for process in processes:
+        assert process['go_loaded'] is False and process['patched'] == []
+        assert 'SKYPILOT_USE_RUST' in process['reason']
     run.finish(fake_kubernetes, server_timings)
 
 
