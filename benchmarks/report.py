@@ -404,8 +404,12 @@ def render_load(w: Callable[[str], None], results: List[timing.Result],
         w('### The config hash of a launch')
         w('')
         w('`sky.backends.backend_utils._deterministic_cluster_yaml_hash` hashes '
-          'the cluster YAML and every file of every file mount on each '
-          '`sky launch`; upstream\'s calls `hash_file` once a file, the one '
+          'the generated cluster YAML and every file of its file mounts on '
+          'each launch: SkyPilot\'s wheel and the cloud credential files and '
+          'directories (not the task\'s workdir or `file_mounts`, which go by '
+          'rsync). A plain Kubernetes launch hashes one file; the row below '
+          'is a credentials directory of 20,000 files. Upstream calls '
+          '`hash_file` once a file, the one '
           '`patch_skypilot()` installs '
           '(`sky_fallback.skypilot.config_hash`) has a '
           'mount\'s directory walked and hashed in Go, which gives back the '

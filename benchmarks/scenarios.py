@@ -5,9 +5,12 @@
   runs pure Python (it holds the GIL whenever it can, as a busy threaded
   server does), and an asyncio loop's lag while its executor hashes;
 - **busy machine**: calls made while a CPU-bound process runs on every core;
-- **config hash**: SkyPilot's launch-time hash of a cluster config whose
-  workdir has 20,000 files, upstream's and the one ``patch_skypilot()``
-  installs;
+- **config hash**: SkyPilot's launch-time hash of a cluster config one of
+  whose file mounts is a directory of 20,000 files, upstream's and the one
+  ``patch_skypilot()`` installs. In a real launch the mounts hashed are
+  SkyPilot's wheel and the cloud credential files and directories (the
+  task's workdir and ``file_mounts`` go by rsync, unhashed): this is a
+  credentials directory that large, not the common case (one file);
 - **noise**: upstream timed against itself in the same rounds (an A/A
   test): how far from 1.0× a ratio strays on this machine, in this run, when
   nothing differs. A ratio counts as "at least 1.0×" when it is at least
@@ -301,12 +304,13 @@ def same_function_pairs(results: List[timing.Result]) -> List[Dict[str, Any]]:
 # --- the config hash -------------------------------------------------------
 
 
-def make_workdir(root: str, files: int) -> str:
-    """A workdir of ``files`` small source files in 40 x 7 directories, and
-    a cluster YAML that mounts it (and itself); returns the YAML's path."""
+def make_mounted_directory(root: str, files: int) -> str:
+    """A directory of ``files`` small files in 40 x 7 directories (as a
+    large credentials directory would be), and a cluster YAML that mounts it
+    (and itself); returns the YAML's path."""
     # pylint: disable=import-outside-toplevel
     from sky.utils import yaml_utils
-    workdir = os.path.join(root, 'workdir')
+    workdir = os.path.join(root, 'mounted')
     block = bytes(range(256)) * 64
     for i in range(files):
         directory = os.path.join(workdir, f'pkg{i % 40}', f'sub{i % 7}')
@@ -319,7 +323,7 @@ def make_workdir(root: str, files: int) -> str:
             yaml_utils.dump_yaml_str({
                 'cluster_name': 'bench',
                 'file_mounts': {
-                    '~/sky_workdir': workdir,
+                    '~/.config/mounted': workdir,
                     '/cluster.yaml': config
                 },
             }))
@@ -410,10 +414,11 @@ def load_figures(fx: Fixtures, skypilot: Tuple[Any, Any],
     figures['config_hash'] = None
     if doors is not None:  # SkyPilot is installed (it writes the YAML)
         files = 2_000 if quick else 20_000
-        config_yaml = make_workdir(os.path.join(fx.root, 'config'), files)
+        config_yaml = make_mounted_directory(os.path.join(fx.root, 'config'),
+                                             files)
         figures['config_hash'] = timing.run_case(
             timing.Case('_deterministic_cluster_yaml_hash',
-                        f'cluster config, a workdir of {files:,} files',
+                        f'a mounted directory of {files:,} files',
                         (config_yaml,),
                         rounds=3 if quick else 7,
                         calls=doors), sample_seconds, progress)

@@ -291,7 +291,8 @@ def hash_files(paths: Iterable[str], hash_alg: str) -> List[FileHash]:
 def _file_digests(paths: List[str], hash_alg: str) -> List[bytes]:
     """``[h.digest() for h in hash_files(paths, hash_alg)]``, routed as
     hash_files is, without a hash object per file: for SkyPilot's config
-    hash (sky_fallback._config_hash), thousands of small files a launch."""
+    hash (sky_fallback.skypilot.config_hash), the files of a launch's file
+    mounts."""
     if _file_digests_go_native(hash_alg):
         try:
             return _native._file_digests(paths, hash_alg)  # pylint: disable=protected-access
