@@ -59,14 +59,8 @@ func VisitLogTail(r io.ReaderAt, start, end int64, n int, opts LogTailOptions, u
 		use(nil)
 		return nil
 	}
-	pooled := tailReadBuffers.Get().(*[]byte)
-	buf := (*pooled)[:cap(*pooled)]
-	defer func() {
-		if cap(buf) <= tailPooledBufferMax {
-			*pooled = buf
-		}
-		tailReadBuffers.Put(pooled)
-	}()
+	pooled, buf := borrowTailBuffer()
+	defer giveBackTailBuffer(pooled, &buf)
 	var (
 		// buf[held:] is the file from pos to end; at(o) is offset o in buf.
 		held = len(buf)

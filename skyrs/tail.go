@@ -257,6 +257,21 @@ var tailReadBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 const tailPooledBufferMax = 16 << 20
 
+// borrowTailBuffer takes a read buffer from tailReadBuffers, at its full
+// capacity; the caller defers giveBackTailBuffer(pooled, &buf), which keeps
+// what buf grew to, unless that is too large to keep.
+func borrowTailBuffer() (pooled *[]byte, buf []byte) {
+	pooled = tailReadBuffers.Get().(*[]byte)
+	return pooled, (*pooled)[:cap(*pooled)]
+}
+
+func giveBackTailBuffer(pooled *[]byte, buf *[]byte) {
+	if cap(*buf) <= tailPooledBufferMax {
+		*pooled = *buf
+	}
+	tailReadBuffers.Put(pooled)
+}
+
 // selectTail finds the last n lines (n > 0) of the size bytes of r and passes
 // them to use (see visitTail); with maxBytes > 0 it reads at most maxBytes
 // and gives up with ErrTailTooLarge if they hold fewer lines than wanted.
@@ -276,14 +291,8 @@ func selectTail(r io.ReaderAt, size int64, n int, maxBytes int64, use func(raw [
 	if want > size {
 		want = size + 1
 	}
-	pooled := tailReadBuffers.Get().(*[]byte)
-	buf := (*pooled)[:cap(*pooled)]
-	defer func() {
-		if cap(buf) <= tailPooledBufferMax {
-			*pooled = buf
-		}
-		tailReadBuffers.Put(pooled)
-	}()
+	pooled, buf := borrowTailBuffer()
+	defer giveBackTailBuffer(pooled, &buf)
 	var (
 		start      = len(buf) // the file from pos to its end is buf[start:]
 		need       int64      // '\n' bytes to find from the end, once known

@@ -73,14 +73,7 @@ def plugin_config(tmp_path) -> Dict[str, Any]:
     """The plugins file ``python -m sky_fallback plugin install`` writes,
     with the probe listed after the plugin."""
     path = tmp_path / 'plugins.yaml'
-    result = subprocess.run(
-        [sys.executable, '-m', 'sky_fallback', 'plugin', 'install',
-         '--config', str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False)
-    assert result.returncode == 0, result.stderr
+    result = plugin_command('install', '--config', str(path))
     assert 'sky api stop; sky api start' in result.stdout
     config = yaml.safe_load(path.read_text(encoding='utf-8'))
     config['plugins'].append(PROBE)
@@ -90,16 +83,22 @@ def plugin_config(tmp_path) -> Dict[str, Any]:
 def plugin_status(server: ApiServer) -> Dict[str, Any]:
     """``python -m sky_fallback plugin status --json``, run as a user of
     the server would."""
+    result = plugin_command('status', '--json', env=server.env,
+                            cwd=server.home)
+    return json.loads(result.stdout)
+
+
+def plugin_command(*args: str, **run: Any) -> subprocess.CompletedProcess:
+    """``python -m sky_fallback plugin ARGS``, which must succeed."""
     result = subprocess.run(
-        [sys.executable, '-m', 'sky_fallback', 'plugin', 'status', '--json'],
-        env=server.env,
-        cwd=server.home,
+        [sys.executable, '-m', 'sky_fallback', 'plugin', *args],
         capture_output=True,
         text=True,
         timeout=120,
-        check=False)
+        check=False,
+        **run)
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return result
 
 
 def entries(context: str) -> List[str]:

@@ -247,13 +247,7 @@ def install(config: Optional[str], remote: bool, wheels: str,
         remote_path = remote_plugins_config_path()
         if _add(remote_path):
             changes.append(f'{remote_path}: added {CLASS_PATH}')
-    if not changes:
-        print(f'The sky_rs plugin is already installed ({path}); nothing to '
-              'change.')
-        return 0
-    print('\n'.join(changes))
-    print(RESTART_HINT)
-    return 0
+    return _report(changes, f'The sky_rs plugin is already installed ({path})')
 
 
 def uninstall(config: Optional[str], remote: bool) -> int:
@@ -277,12 +271,17 @@ def uninstall(config: Optional[str], remote: bool) -> int:
         remote_path = remote_plugins_config_path()
         if _drop(remote_path):
             changes.append(f'{remote_path}: removed {CLASS_PATH}')
-    if not changes:
-        print(f'The sky_rs plugin is not installed ({path}); nothing to '
-              'change.')
-        return 0
-    print('\n'.join(changes))
-    print(RESTART_HINT)
+    return _report(changes, f'The sky_rs plugin is not installed ({path})')
+
+
+def _report(changes: List[str], unchanged: str) -> int:
+    """Print what changed and that the server must be restarted, or that
+    nothing did."""
+    if changes:
+        print('\n'.join(changes))
+        print(RESTART_HINT)
+    else:
+        print(f'{unchanged}; nothing to change.')
     return 0
 
 
