@@ -37,6 +37,10 @@ from tests_py import skypilot_documents  # pylint: disable=wrong-import-position
 
 UPSTREAM = yaml_utils.dump_yaml_str
 FAST = yaml_dump.replacement(UPSTREAM)
+# Tests that libyaml_dump answers need the PyYAML and libyaml it verified.
+answers = pytest.mark.skipif(
+    yaml_dump._verified_pyyaml() is None,  # pylint: disable=protected-access
+    reason='this PyYAML or libyaml is not one libyaml_dump was verified with')
 
 
 @pytest.fixture(autouse=True)
@@ -200,17 +204,20 @@ collections = documents(key_strategy=plain_keys).filter(
     lambda d: isinstance(d, (dict, list)))
 
 
+@answers
 @given(configs)
 @example({'setup': 'echo "hi"   \n' * 20, 'run': 'python train.py\n'})
 def test_configs_are_answered_by_libyaml(document):
     assert_upstreams(document, must_answer=True)
 
 
+@answers
 @given(st.lists(collections))
 def test_document_lists_are_answered_by_libyaml(documents_):
     assert_upstreams(documents_, must_answer=True)
 
 
+@answers
 def test_skypilots_example_tasks():
     examples = skypilot_documents.example_tasks()
     assert examples
@@ -219,6 +226,7 @@ def test_skypilots_example_tasks():
     assert_upstreams([config for _, config in examples], must_answer=True)
 
 
+@answers
 def test_skypilots_cluster_templates(tmp_path):
     configs = skypilot_documents.rendered_configs(str(tmp_path))
     rendered = {template for template, _ in configs}
@@ -228,6 +236,7 @@ def test_skypilots_cluster_templates(tmp_path):
         assert_upstreams(config, must_answer=True)
 
 
+@answers
 def test_the_kubernetes_cluster_yaml_has_folded_double_quotes(tmp_path):
     """The case the placeholders exist for: SkyPilot's setup scripts."""
     path = skypilot_documents.kubernetes_cluster_yaml(str(tmp_path))
@@ -240,6 +249,7 @@ def test_the_kubernetes_cluster_yaml_has_folded_double_quotes(tmp_path):
     assert yaml_dump.libyaml_dump(config) == expected
 
 
+@answers
 def test_config_hash_is_unchanged(tmp_path, monkeypatch):
     """The cluster-config hash of a Kubernetes cluster YAML, with SkyPilot's
     dump and with this one in its place."""
@@ -367,6 +377,7 @@ def test_resolvers_added_to_safedumper_are_upstreams(monkeypatch):
 @pytest.mark.parametrize('pyyaml_version, libyaml_version', [
     ('5.4.1', '0.2.5'),
     ('6.1.0', '0.2.5'),
+    ('6', '0.2.5'),
     ('6.0.4', '0.2.7'),
     ('6.0.4', None),  # PyYAML without libyaml
 ])
@@ -382,6 +393,14 @@ def test_unverified_releases_are_left_to_upstream(monkeypatch, pyyaml_version,
                             lambda: libyaml_version)
     assert yaml_dump.libyaml_dump({'a': 1}) is None
     assert FAST({'a': 1}) == UPSTREAM({'a': 1})
+
+
+@answers
+@pytest.mark.parametrize('pyyaml_version', ['6.0', '6.0.1', '6.0.2', '6.0.4'])
+def test_verified_releases_answer(monkeypatch, pyyaml_version):
+    monkeypatch.setattr(yaml_dump, '_pyyaml', [])
+    monkeypatch.setattr(yaml, '__version__', pyyaml_version)
+    assert yaml_dump.libyaml_dump({'a': 1}) == UPSTREAM({'a': 1})
 
 
 def test_another_safedumper_is_left_to_upstream(monkeypatch):

@@ -235,8 +235,8 @@ def _verified_pyyaml() -> Optional[_PyYAML]:
             libyaml_version = libyaml.get_version_string()
         except (ImportError, AttributeError):
             libyaml_version = None
-        verified = (yaml.__version__.rsplit('.', 1)[0]
-                    == VERIFIED_PYYAML_SERIES and
+        verified = (yaml.__version__.split('.')[:2]
+                    == VERIFIED_PYYAML_SERIES.split('.') and
                     libyaml_version in VERIFIED_LIBYAML)
         _pyyaml.append(_PyYAML(yaml, libyaml) if verified else None)
     pyyaml = _pyyaml[0]
