@@ -4,8 +4,9 @@
 output_path)`` renders a Jinja template (``sky/templates/*.j2``: the
 cluster config of every launch, the jobs and serve controllers' tasks) into
 a file. Upstream builds ``jinja2.Template(text)`` on every call, which
-lexes, parses, generates Python and compiles it: about 80 ms for
-``kubernetes-ray.yml.j2``, where rendering it takes well under 1 ms.
+lexes, parses, generates Python and compiles it: about 40 ms for
+``kubernetes-ray.yml.j2`` (105 KB of source), where rendering it takes
+0.1 ms.
 
 Here the compiled template is kept, keyed by its source text, and rendered
 again: the file is still read on every call (an edited template is a new
@@ -36,7 +37,8 @@ SOURCE_SHA256 = (
 CONTEXTS = frozenset({'executor', 'controller'})
 
 # SkyPilot 0.14.1 ships 31 templates; a launch renders one or two, a
-# controller a few. The largest is 104 KB of source.
+# controller a few. The largest is 105 KB of source, and compiled keeps
+# about 0.3 MB (tracemalloc).
 CACHED_TEMPLATES = 16
 LARGEST_CACHED_SOURCE = 1 << 20
 

@@ -6,38 +6,48 @@ the text the cluster-config hash is taken of. Upstream emits with PyYAML's
 pure-Python emitter, a ``yaml.SafeDumper`` subclass that writes a second
 line break whenever the emitter's indent stack holds one entry: a blank line
 between the items of a document's root collection. For a Kubernetes cluster
-config that is about 45 ms, a third of a launch executor's time.
+config that is about 50 ms, a third of a launch executor's time.
 
 Here libyaml emits (``yaml._yaml.CEmitter``, the emitter of
-``yaml.CSafeDumper``), after SafeDumper's own representers and resolvers
-made the node graph, and the text is upstream's byte for byte:
+``yaml.CSafeDumper``) the node graph SafeDumper's own representers made
+(about 4 ms for that config), and the text is upstream's byte for byte:
 
 - The blank lines go where upstream writes them. In a root mapping that is
   before every line at column 0 that starts an item: a key, ``? `` or the
   ``: `` of a complex key, but not ``- ``, the items of a sequence nested
   under a root key (PyYAML writes them without indent). In a root sequence
   it is before every line at column 0. Never before the first line, and
-  never before ``---``.
-- libyaml folds long double-quoted scalars (those with a control or
-  non-ASCII character, or a space beside a line break: SkyPilot's setup
-  scripts) at other places than PyYAML. Each such mapping value or sequence
-  item goes to libyaml as a unique plain placeholder and is then replaced
-  by PyYAML's folding of it (:func:`double_quoted`), from the column the
-  placeholder stands at and the indent PyYAML would use there.
-- Where the two emitters still differ, the call goes to upstream's function
-  instead (:func:`libyaml_dump` returns None): a root scalar (PyYAML doubles
-  its line breaks and ends it with ``...``); a mapping key that one emitter
-  writes as ``key: value`` and the other as ``? key`` (the empty string, a
-  key with ``\\r``, 123 to 128 characters, more than 128 UTF-8 bytes); a
-  complex key written double-quoted; a key that is not a scalar of the core
-  tags; a block scalar (``bytes``); anything libyaml cannot encode (a lone
-  surrogate) and any other error, upon which upstream raises its own.
+  never before ``---`` (the indent stack is empty there).
+- libyaml folds long double-quoted scalars (a control or non-ASCII
+  character, or a space beside a line break: SkyPilot's setup scripts)
+  elsewhere than PyYAML, which breaks before the text that would pass the
+  width and after escapes. Each such mapping value or sequence item goes to
+  libyaml as a unique plain placeholder, then is replaced by PyYAML's
+  folding of it (:func:`double_quoted`), from the column the placeholder
+  stands at and the indent PyYAML uses there. The escapes are the same.
+- Where the emitters differ otherwise, upstream's function answers
+  (:func:`libyaml_dump` returns None):
 
-Only over the PyYAML and libyaml releases the tests compared, and while
-``yaml.SafeDumper`` is PyYAML's own class with PyYAML's own representers
-and resolvers (one added to it may tag a scalar with a tag its text does
-not resolve to, which libyaml writes plain and PyYAML quoted); otherwise
-upstream answers.
+  * a root scalar: PyYAML ends a plain one with ``...`` and doubles the
+    line breaks inside any (SkyPilot dumps mappings and lists of them);
+  * a key one emitter writes as ``key:`` and the other as ``? key``:
+    PyYAML counts characters plus the written tag (``!!str``) against 128,
+    libyaml UTF-8 bytes without it (keys of 123 to 128 characters, or long
+    non-ASCII ones); the empty key, complex in PyYAML only; a key with
+    ``\r``, a line break to libyaml only;
+  * a complex key written double-quoted (folded as above), a key that is
+    not a scalar of the core tags, a block scalar (``bytes``);
+  * representers or resolvers other than PyYAML's own on SafeDumper: a
+    scalar may then carry a tag its text does not resolve to, which PyYAML
+    writes quoted (``!gpu 'A100'``) and libyaml plain (``!gpu A100``);
+  * what libyaml cannot encode (a lone surrogate in a key) and any other
+    error, upon which upstream raises its own.
+
+  A declined document has cost its representation here too: about a tenth
+  more than upstream alone (a root scalar is declined before that).
+
+Only over the PyYAML and libyaml releases verified (VERIFIED_*), and while
+``yaml.SafeDumper`` is PyYAML's own class; otherwise upstream answers.
 """
 
 import datetime
@@ -67,6 +77,7 @@ _CORE_TAG_PREFIX = 'tag:yaml.org,2002:'
 _PLAIN_KEY_TAGS = frozenset(_CORE_TAG_PREFIX + name
                             for name in ('str', 'int', 'float', 'bool', 'null'))
 _STR_TAG = _CORE_TAG_PREFIX + 'str'
+_COLLECTION_TYPES = (dict, list, tuple, set)
 
 # A scalar PyYAML writes double-quoted (outside a simple key, style unset,
 # allow_unicode off): it holds a character other than a line feed and
@@ -125,6 +136,10 @@ def libyaml_dump(config: Any) -> Optional[str]:
         return None
     # Upstream: yaml.dump_all(config) for a list, else yaml.dump(config).
     documents = config if isinstance(config, list) else [config]
+    # SafeRepresenter makes a collection of these and only these (a root
+    # scalar is declined: asking before representing it costs nothing).
+    if not all(type(document) in _COLLECTION_TYPES for document in documents):
+        return None
     output = _Output()
     dumper = pyyaml.dumper_class(output)
     # Each document: where its text starts in output, its root node, and
@@ -255,8 +270,8 @@ def _verified_pyyaml() -> Optional[_PyYAML]:
 
 
 def _prepare(root: Any, pyyaml: _PyYAML) -> List[Tuple[str, bool]]:
-    """Check a document's nodes and swap double-quoted scalars for
-    placeholders.
+    """Check a document's nodes (its root a collection) and swap
+    double-quoted scalars for placeholders.
 
     Returns, in placeholder order, each scalar's text and whether it is the
     value of a simple key (its indent is then the key's column plus two;
@@ -264,8 +279,6 @@ def _prepare(root: Any, pyyaml: _PyYAML) -> List[Tuple[str, bool]]:
     at). Raises _Declined where libyaml would not write upstream's text.
     """
     scalar_node, mapping_node = pyyaml.scalar_node, pyyaml.mapping_node
-    if root.__class__ is scalar_node:
-        raise _Declined('a root scalar')
     placeholders: List[Tuple[str, bool]] = []
 
     def checked(node: Any, simple_key_value: bool) -> Any:
