@@ -160,6 +160,18 @@ def test_each_entry_records_the_installed_skypilots_source():
             entry.qualified_name)
 
 
+def test_no_replacement_passes_for_skypilots_own(unpatched):
+    # A replacement whose source hashed as upstream's (through __wrapped__,
+    # which inspect.getsource follows) could be wrapped again by a later
+    # patch that lost track of it.
+    patch.patch_skypilot()
+    for entry in registry.PATCHES:
+        current = getattr(MODULES[entry.module], entry.name)
+        assert current is not ORIGINALS[entry.name], entry.qualified_name
+        assert entry.unverified_reason(current) is not None, (
+            entry.qualified_name)
+
+
 def test_an_unknown_skypilot_version_is_named(unpatched, monkeypatch,
                                               caplog):
     monkeypatch.setattr(sys.modules['sky'], '__version__', '0.15.0')

@@ -54,5 +54,4 @@ def replacement(installed: Callable[[], Any]) -> Callable[[], Any]:
             gc.freeze()
         return result
 
-    release_memory.__wrapped__ = installed  # type: ignore[attr-defined]
     return release_memory

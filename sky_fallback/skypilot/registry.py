@@ -22,7 +22,9 @@ from typing import Any, Callable, Dict, FrozenSet, Optional, Tuple
 from sky_fallback.skypilot import config_hash
 from sky_fallback.skypilot import log_tail
 from sky_fallback.skypilot import memory
+from sky_fallback.skypilot import templates
 from sky_fallback.skypilot import utilities
+from sky_fallback.skypilot import yaml_dump
 
 # The plugin contexts of SkyPilot's API server (sky.server.plugins
 # .PluginContext values): its main process, a uvicorn worker, a request
@@ -94,6 +96,8 @@ PATCHES: Tuple[Patch, ...] = tuple(
         rewrite(config_hash),
         rewrite(log_tail),
         rewrite(memory),
+        rewrite(yaml_dump),
+        rewrite(templates),
     )
 
 BY_NAME: Dict[str, Patch] = {patch.name: patch for patch in PATCHES}

@@ -71,7 +71,7 @@ def replacement(installed: Callable[..., None]) -> Callable[..., None]:
 
     def fill_template(template_ref: str, variables: Dict[str, Any],
                       output_path: str) -> None:
-        if not rust_fallback._gate_open():  # pylint: disable=protected-access
+        if not rust_fallback.gate_open():
             return installed(template_ref, variables, output_path)
         os = common_utils['os']
         jinja2 = common_utils['jinja2']

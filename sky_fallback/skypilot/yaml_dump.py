@@ -113,7 +113,7 @@ def replacement(installed: Callable[[Any], str]) -> Callable[[Any], str]:
     """
 
     def dump_yaml_str(config):
-        if rust_fallback._gate_open():  # pylint: disable=protected-access
+        if rust_fallback.gate_open():
             text = libyaml_dump(config)
             if text is not None:
                 return text
