@@ -97,7 +97,8 @@ FUZZ_LONG_TIME ?= 2m
 fuzz: install $(TEST_STAMP)
 	$(MAKE) fuzz-short FUZZTIME=$(FUZZ_LONG_TIME)
 	HYPOTHESIS_PROFILE=long SKY_RS_REQUIRE_NATIVE=1 $(PY) -m pytest -q \
-		tests_py/test_differential.py --hypothesis-show-statistics
+		tests_py/test_differential.py tests_py/test_log_tail.py \
+		tests_py/test_yaml_dump.py --hypothesis-show-statistics
 
 # The reliability tests at the scale of issue #6 (make test runs them scaled
 # down by SKY_RS_STRESS_SCALE=0.02): 16 threads x 10,000 calls, 1,000,000 calls
