@@ -127,7 +127,8 @@ test-host: install $(TEST_STAMP)
 # End to end against a real local SkyPilot API server, stock and with the
 # plugin, planning launches on a fake Kubernetes API on loopback (no cloud):
 # tests_server/README.md. Three server starts: about 115 s of CPU; 1m50 on 2
-# cores shared at load 4, 3-4 minutes at load 5-8. SkyPilot's Kubernetes support needs its
+# cores shared at load 4, 3-4 minutes at load 5-8; then make bench-server's
+# --quick run (two more servers), 2m15 at load 2-6. SkyPilot's Kubernetes support needs its
 # `kubernetes` extra, and `sky launch` on Kubernetes checks for socat, nc and
 # rsync: installed with apt-get when missing (as root; Debian or Ubuntu).
 SERVER_STAMP = $(VENV)/.server-test-deps
@@ -154,7 +155,7 @@ server-system-deps:
 	fi
 
 test-server: install $(SERVER_STAMP) server-system-deps
-	@echo "==> a real SkyPilot API server, stock and with the plugin (2-4 minutes)"
+	@echo "==> a real SkyPilot API server, stock and with the plugin (4-7 minutes)"
 	$(PY) -m pytest -q tests_server
 
 # Every function timed four ways (upstream SkyPilot, the Python reference, the
