@@ -94,11 +94,14 @@ def make_lines(count: int = LINES) -> bytes:
 
 def write_copies(path: str, block: bytes, copies: int) -> int:
     """``block`` written ``copies`` times to ``path`` (each copy ends with a
-    newline, so the last lines of the file are those of ``block``); the
-    size in bytes."""
+    newline, so the last lines of the file are those of ``block``), and
+    flushed to disk, so that no writeback of it overlaps what is timed
+    next (it stays in the page cache); the size in bytes."""
     with open(path, 'wb') as f:
         for _ in range(copies):
             f.write(block)
+        f.flush()
+        os.fsync(f.fileno())
     return len(block) * copies
 
 

@@ -82,27 +82,36 @@ def _tail_once(server: ApiServer, path: str, timeout: float) -> Dict[str, Any]:
     }
 
 
-def _tail_batch(server: ApiServer, path: str, calls: int,
-                timeout: float) -> Tuple[List[Dict[str, Any]], List[float],
-                                         List[str]]:
-    """``calls`` tails back to back with the health poller running; the
-    calls, the poller's latencies, its failures."""
+def _tail_batch(server: ApiServer, path: str, calls: int, timeout: float,
+                poll: bool) -> Tuple[List[Dict[str, Any]], List[float],
+                                     List[str]]:
+    """``calls`` tails back to back, with the health poller running when
+    ``poll``; the calls, the poller's latencies, its failures."""
+    if not poll:
+        return [_tail_once(server, path, timeout) for _ in range(calls)], [], []
     with probes.HealthPoller(server.port) as poller:
         time.sleep(probes.HEALTH_EVERY * 2)  # the poller's first answers
         done = [_tail_once(server, path, timeout) for _ in range(calls)]
     return done, poller.latencies, poller.failures
 
 
-def _tail_summary(calls: List[Dict[str, Any]], latencies: List[float],
+def _tail_summary(alone: List[Dict[str, Any]], polled: List[Dict[str, Any]],
+                  latencies: List[float],
                   failures: List[str]) -> Dict[str, Any]:
-    bodies = {c['body'] for c in calls}
+    """The calls timed alone (server time, CPU), every call (RSS), and the
+    calls made with the health poller running (their time, its
+    latencies)."""
+    every = alone + polled
+    bodies = {c['body'] for c in every}
     return {
-        'calls': len(calls),
-        'seconds': spread([c['seconds'] for c in calls]),
-        'cpu': spread([c['cpu'] for c in calls]),
-        'cpu_serving': spread([c['cpu_serving'] for c in calls]),
-        'rss_growth': spread([float(c['rss_growth']) for c in calls]),
-        'rss_before': spread([float(c['rss_before']) for c in calls]),
+        'calls': len(alone),
+        'seconds': spread([c['seconds'] for c in alone]),
+        'cpu': spread([c['cpu'] for c in alone]),
+        'cpu_serving': spread([c['cpu_serving'] for c in alone]),
+        'rss_growth': spread([float(c['rss_growth']) for c in every]),
+        'rss_before': spread([float(c['rss_before']) for c in every]),
+        'polled_calls': len(polled),
+        'polled_seconds': spread([c['seconds'] for c in polled]),
         'health': {
             'polls': len(latencies),
             'p50': probes.percentile(latencies, 0.50),
@@ -130,10 +139,12 @@ def idle_health(server: ApiServer, seconds: float) -> Dict[str, Any]:
 def tail(servers: pair.ServerPair, workdir: str, *, lines: int, rounds: int,
          plugin_calls: int, large_copies: int, large_rounds: int,
          stock_large: bool, progress: Progress) -> Dict[str, Any]:
-    """The server-side tail on a log of ``lines`` lines (each server
-    ``rounds`` times, the plugin ``plugin_calls`` times a round), then on
-    ``large_copies`` copies of it (the plugin ``large_rounds`` x
-    ``plugin_calls`` times; stock once if ``stock_large``)."""
+    """The server-side tail on a log of ``lines`` lines: ``rounds`` rounds
+    timed alone (stock once a round, the plugin ``plugin_calls`` times),
+    then one round with the health poller running (stock once, the plugin
+    ``rounds`` x ``plugin_calls`` times). Then on ``large_copies`` copies of
+    it: the plugin ``large_rounds`` x ``plugin_calls`` times alone and as
+    many polled; stock once, polled, if ``stock_large``."""
     block = logfile.make_lines(lines)
     source = os.path.join(workdir, 'tail.log')
     size = logfile.write_copies(source, block, 1)
@@ -142,8 +153,8 @@ def tail(servers: pair.ServerPair, workdir: str, *, lines: int, rounds: int,
                                                  'sky_logs'), 'tail.log')
         for side in pair.SIDES
     }
-    # Stock reads ~30-75 µs a line; leave it ample time on a busy machine.
-    timeout = max(120.0, lines * 600e-6)
+    # Stock reads every line; leave it ample time on a busy machine.
+    timeout = max(120.0, lines * 1e-3)
     result: Dict[str, Any] = {
         'lines': lines, 'bytes': size, 'tail': TAIL_LINES,
         'payload_lines': block.count(b'<sky-payload'),
@@ -151,27 +162,34 @@ def tail(servers: pair.ServerPair, workdir: str, *, lines: int, rounds: int,
         'idle_health': {side: idle_health(servers[side], 3.0)
                         for side in pair.SIDES},
     }
-    runs: Dict[str, List[Dict[str, Any]]] = {STOCK: [], PLUGIN: []}
+    alone: Dict[str, List[Dict[str, Any]]] = {STOCK: [], PLUGIN: []}
+    polled: Dict[str, List[Dict[str, Any]]] = {STOCK: [], PLUGIN: []}
     latencies: Dict[str, List[float]] = {STOCK: [], PLUGIN: []}
     failures: Dict[str, List[str]] = {STOCK: [], PLUGIN: []}
-    for index, order in pair.iterate_rounds(rounds):
+    for index, order in pair.iterate_rounds(rounds + 1):
+        poll = index == rounds  # the last round, with the poller
         for side in order:
-            calls = 1 if side == STOCK else plugin_calls
+            # Polled, the plugin's calls of every round at once: enough
+            # polls for a 99th percentile.
+            calls = (1 if side == STOCK else
+                     plugin_calls * (rounds if poll else 1))
             done, late, failed = _tail_batch(servers[side], paths[side], calls,
-                                             timeout)
-            runs[side] += done
+                                             timeout, poll)
+            (polled if poll else alone)[side] += done
             latencies[side] += late
             failures[side] += failed
-            progress(f'bench-server: tail round {index + 1}/{rounds} {side}: '
+            progress(f'bench-server: tail round {index + 1}/{rounds + 1}'
+                     f'{" (health poller)" if poll else ""} {side}: '
                      f'{statistics.median(c["seconds"] for c in done):.3f} s')
     result['small'] = {
-        side: _tail_summary(runs[side], latencies[side], failures[side])
+        side: _tail_summary(alone[side], polled[side], latencies[side],
+                            failures[side])
         for side in pair.SIDES
     }
-    stock_body = runs[STOCK][0]['body']
+    stock_body = alone[STOCK][0]['body']
     result['small']['equal'] = all(c['body'] == stock_body
                                    for side in pair.SIDES
-                                   for c in runs[side])
+                                   for c in alone[side] + polled[side])
     os.unlink(source)
 
     # The large log: copies of the same lines, so its last lines, and so
@@ -184,25 +202,26 @@ def tail(servers: pair.ServerPair, workdir: str, *, lines: int, rounds: int,
         for side in pair.SIDES
     }
     progress(f'bench-server: wrote the large log, {large_size / 1e9:.2f} GB')
-    large_runs: List[Dict[str, Any]] = []
-    large_latencies: List[float] = []
-    large_failures: List[str] = []
+    large_alone: List[Dict[str, Any]] = []
     for index in range(large_rounds):
-        done, late, failed = _tail_batch(servers[PLUGIN], large_paths[PLUGIN],
-                                         plugin_calls, timeout)
-        large_runs += done
-        large_latencies += late
-        large_failures += failed
+        done, _, _ = _tail_batch(servers[PLUGIN], large_paths[PLUGIN],
+                                 plugin_calls, timeout, False)
+        large_alone += done
         progress(f'bench-server: large tail round {index + 1}/{large_rounds} '
                  f'plugin: '
                  f'{statistics.median(c["seconds"] for c in done):.3f} s')
+    large_polled, large_latencies, large_failures = _tail_batch(
+        servers[PLUGIN], large_paths[PLUGIN], plugin_calls * large_rounds,
+        timeout, True)
     stock_seconds = result['small'][STOCK]['seconds']['median']
     stock_cpu = result['small'][STOCK]['cpu']['median']
     result['large'] = {
         'lines': lines * large_copies,
         'bytes': large_size,
-        PLUGIN: _tail_summary(large_runs, large_latencies, large_failures),
-        'equal': all(c['body'] == stock_body for c in large_runs),
+        PLUGIN: _tail_summary(large_alone, large_polled, large_latencies,
+                              large_failures),
+        'equal': all(c['body'] == stock_body
+                     for c in large_alone + large_polled),
         # Stock reads every line: its cost grows with the lines.
         'stock_estimate': {
             'seconds': stock_seconds * large_copies,
@@ -211,8 +230,8 @@ def tail(servers: pair.ServerPair, workdir: str, *, lines: int, rounds: int,
     }
     if stock_large:
         done, late, failed = _tail_batch(servers[STOCK], large_paths[STOCK], 1,
-                                         timeout * large_copies)
-        result['large'][STOCK] = _tail_summary(done, late, failed)
+                                         timeout * large_copies, True)
+        result['large'][STOCK] = _tail_summary(done, [], late, failed)
         result['large']['equal'] = (result['large']['equal'] and
                                     done[0]['body'] == stock_body)
     os.unlink(large)
