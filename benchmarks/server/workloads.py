@@ -322,6 +322,17 @@ class StatusClient:
                 for k in ('name', 'status', 'return_value', 'error')}, seconds
 
 
+def _without_burst_workers(server: ApiServer, pool: List[int],
+                           timeout: float = 120.0) -> None:
+    """Wait (at most ``timeout`` seconds) until no executor outside
+    ``pool`` is alive: the burst workers the last concurrent clients made
+    SkyPilot spawn have finished, and their CPU falls in no later batch."""
+    deadline = time.monotonic() + timeout
+    while (set(pair.pids_of(server, 'executor')) - set(pool) and
+           time.monotonic() < deadline):
+        time.sleep(0.2)
+
+
 def _serial(client: StatusClient, count: int) -> Dict[str, Any]:
     server = client.server
     connection = client.connect()
@@ -420,10 +431,12 @@ def status_requests(servers: pair.ServerPair, *, rounds: int, serial: int,
     every_result: List[Dict[str, Any]] = []
     for index, order in pair.iterate_rounds(rounds):
         for side in order:
+            _without_burst_workers(servers[side], pools[side])
             run = _serial(clients[side], serial)
             serial_runs[side].append(run)
             served[side] += serial
         for side in order:
+            _without_burst_workers(servers[side], pools[side])
             run = _concurrent(clients[side], CONCURRENT_CLIENTS, per_client)
             concurrent_runs[side].append(run)
             served[side] += CONCURRENT_CLIENTS * per_client
