@@ -401,21 +401,22 @@ def section(figures: Dict[str, Any]) -> str:
           f'(`{status["result"]}` here: no clusters). Not `sky status`, '
           'which also runs serve status and asks 1.1.1.1 and 8.8.8.8. '
           f'{status["rounds"]} rounds of {status["serial_requests"]} serial '
-          f'requests and of {status["concurrent"]["clients"]} clients x '
-          f'{status["concurrent"]["per_client"]} (more clients than short '
-          'executors: SkyPilot spawns burst workers, a process per request, '
-          'as it does for users; each batch starts when the last batch\'s '
-          'burst workers have exited), then the soak, in blocks of '
+          'requests; then the soak, in blocks of '
           f'{status["soak"]["clients"]} concurrent clients (fewer than the '
           'short executors, so that the pool serves them), alternating '
           'servers, to at least '
-          f'{min(status["soak"]["served"].values()):,} requests each; '
-          'RSS, threads and descriptors of the executors the server had '
-          'after the warm-up (its pool: '
+          f'{min(status["soak"]["served"].values()):,} requests each; then '
+          f'{status["rounds"]} rounds of {status["concurrent"]["clients"]} '
+          f'clients x {status["concurrent"]["per_client"]} (more clients '
+          'than free short executors: SkyPilot starts burst workers, '
+          'processes it keeps, as it does for users). Each batch starts '
+          'when the server is quiet (under 0.15 CPU-s a second). RSS, '
+          'threads and descriptors of the executors the server had after '
+          'the warm-up (its pool: '
           f'{status["soak"]["pool"]["stock"]} stock, '
-          f'{status["soak"]["pool"]["plugin"]} plugin) from /proc before the '
-          'status rounds, after them and after every block (the trajectory '
-          'below). '
+          f'{status["soak"]["pool"]["plugin"]} plugin), from /proc, before '
+          'and after the serial rounds and after every block of the soak '
+          '(the trajectory below). '
           '`gc.get_freeze_count()` was not read: it would take code in the '
           'executors.')
     launch = figures.get('launch')
@@ -429,14 +430,22 @@ def section(figures: Dict[str, Any]) -> str:
         w('<details><summary>The soak\'s trajectory (executors, summed)'
           '</summary>')
         w('')
-        w('| server | requests served | pool executors | RSS | threads | '
-          'descriptors | burst executors alive | main RSS | main threads | '
+        w('| server | status requests served | pool executors | RSS | '
+          'threads | descriptors | other executors alive | main RSS | '
+          'main threads | '
           'main descriptors |')
         w('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
         for side in ('stock', 'plugin'):
-            for sample in status['soak']['trajectory'][side]:
+            samples = [(f'{s["served"]:,}', s)
+                       for s in status['soak']['trajectory'][side]]
+            after = status['soak'].get('after_concurrent', {}).get(side)
+            if after:
+                samples.append((f'{after["served"]:,} (after the '
+                                f'{status["concurrent"]["clients"]}-client '
+                                'rounds)', after))
+            for served, sample in samples:
                 e, m = sample['executors'], sample['main']
-                w(f'| {side} | {sample["served"]:,} | {e["processes"]} | '
+                w(f'| {side} | {served} | {e["processes"]} | '
                   f'{_mib(e["rss"])} | {e["threads"]} | {e["fds"]} | '
                   f'{sample["burst_executors"]} | {_mib(m["rss"])} | '
                   f'{m["threads"]} | {m["fds"]} |')
@@ -489,9 +498,9 @@ commands named; the table is measured afresh by every run.
   request done in 40 ms and one done in 140 ms are answered at the same
   poll: the plugin's gain is CPU, which shows with concurrent clients.
 - **Burst workers.** With more clients than free short executors, SkyPilot
-  starts a process for each further request (`DisposableExecutor`), which
-  imports SkyPilot (seconds of CPU); stock's longer requests keep executors
-  busy longer, so it starts more of them.
+  starts further executor processes, each importing SkyPilot (seconds of
+  CPU), and keeps them, idle, afterwards (seen alive minutes later); stock's
+  longer requests keep executors busy longer, so it starts more of them.
 - **Threads and descriptors.** The Go extension, which the plugin loads in
   every process of the server, starts all the threads it will ever need when
   it loads (`skyrs/guest`: 3 x GOMAXPROCS + 3, 15 with GOMAXPROCS 4 on 2

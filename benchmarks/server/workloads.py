@@ -322,15 +322,19 @@ class StatusClient:
                 for k in ('name', 'status', 'return_value', 'error')}, seconds
 
 
-def _without_burst_workers(server: ApiServer, pool: List[int],
-                           timeout: float = 120.0) -> None:
-    """Wait (at most ``timeout`` seconds) until no executor outside
-    ``pool`` is alive: the burst workers the last concurrent clients made
-    SkyPilot spawn have finished, and their CPU falls in no later batch."""
+def _quiet(server: ApiServer, rate: float = 0.15, window: float = 1.0,
+           timeout: float = 60.0) -> None:
+    """Wait (at most ``timeout`` seconds) until the server's tree uses less
+    than ``rate`` CPU-seconds a second over ``window``: the burst workers
+    the last concurrent clients made SkyPilot start have finished starting
+    and serving, and their CPU falls in no later batch. (They stay, idle:
+    SkyPilot keeps them.)"""
     deadline = time.monotonic() + timeout
-    while (set(pair.pids_of(server, 'executor')) - set(pool) and
-           time.monotonic() < deadline):
-        time.sleep(0.2)
+    while time.monotonic() < deadline:
+        before = server.cpu_seconds()
+        time.sleep(window)
+        if server.cpu_seconds() - before < rate * window:
+            return
 
 
 def _serial(client: StatusClient, count: int) -> Dict[str, Any]:
@@ -412,48 +416,44 @@ def status_requests(servers: pair.ServerPair, *, rounds: int, serial: int,
                     per_client: int, soak_total: int, soak_block: int,
                     served_before: Dict[str, int], pools: Dict[str, List[int]],
                     progress: Progress) -> Dict[str, Any]:
-    """Serial rounds of ``serial`` requests, concurrent rounds of
-    ``CONCURRENT_CLIENTS`` x ``per_client``, then a soak in blocks of
-    ``soak_block`` until each server has served ``soak_total`` status
-    requests (``served_before`` counts those served before, the warm-up's).
-    The soak's :data:`SOAK_CLIENTS` clients are fewer than the short
-    executors of the pool (``pools``: each server's executors after the
-    warm-up), so that it runs on the pool, whose processes it follows."""
+    """``rounds`` rounds of ``serial`` requests from one client; then the
+    soak, in blocks of ``soak_block`` from :data:`SOAK_CLIENTS` clients,
+    until each server has served ``soak_total`` status requests
+    (``served_before`` counts those served before, the warm-up's); then
+    ``rounds`` rounds of ``CONCURRENT_CLIENTS`` x ``per_client``. The soak
+    comes before the concurrent clients, whose surplus requests make
+    SkyPilot start burst workers (processes it keeps): it runs on the pool
+    of executors each server had after the warm-up (``pools``), whose
+    processes it follows."""
     clients = {side: StatusClient(servers[side]) for side in pair.SIDES}
     served = dict(served_before)
+    every_result: List[Dict[str, Any]] = []
+
+    def sample(side: str) -> Dict[str, Any]:
+        return dict(_footprint(servers[side], pools[side]),
+                    served=served[side])
+
     trajectory: Dict[str, List[Dict[str, Any]]] = {
-        side: [dict(_footprint(servers[side], pools[side]),
-                    served=served[side])]
-        for side in pair.SIDES
+        side: [sample(side)] for side in pair.SIDES
     }
     serial_runs: Dict[str, List[Dict[str, Any]]] = {STOCK: [], PLUGIN: []}
-    concurrent_runs: Dict[str, List[Dict[str, Any]]] = {STOCK: [], PLUGIN: []}
-    every_result: List[Dict[str, Any]] = []
     for index, order in pair.iterate_rounds(rounds):
         for side in order:
-            _without_burst_workers(servers[side], pools[side])
+            _quiet(servers[side])
             run = _serial(clients[side], serial)
             serial_runs[side].append(run)
             served[side] += serial
-        for side in order:
-            _without_burst_workers(servers[side], pools[side])
-            run = _concurrent(clients[side], CONCURRENT_CLIENTS, per_client)
-            concurrent_runs[side].append(run)
-            served[side] += CONCURRENT_CLIENTS * per_client
-        progress(f'bench-server: status round {index + 1}/{rounds}: serial '
+            every_result += run['results']
+        progress(f'bench-server: status serial round {index + 1}/{rounds}: '
                  + ', '.join(f'{s} {serial_runs[s][-1]["cpu"] / serial:.3f} '
-                             'CPU-s/request' for s in pair.SIDES)
-                 + '; 8 clients ' + ', '.join(
-                     f'{s} {CONCURRENT_CLIENTS * per_client / concurrent_runs[s][-1]["wall"]:.1f}/s'
-                     for s in pair.SIDES))
-    for side in pair.SIDES:
-        trajectory[side].append(
-            dict(_footprint(servers[side], pools[side]), served=served[side]))
-    block_index = 0
+                             'CPU-s/request' for s in pair.SIDES))
     short_pool = min(
         sum(1 for p in servers[side].executors('short') if p.pid in pools[side])
         for side in pair.SIDES)
     soak_clients = max(1, min(SOAK_CLIENTS, short_pool - 1, soak_block))
+    for side in pair.SIDES:
+        trajectory[side].append(sample(side))
+    block_index = 0
     while min(served.values()) < soak_total:
         for side in pair.turns(block_index):
             if served[side] >= soak_total:
@@ -462,21 +462,30 @@ def status_requests(servers: pair.ServerPair, *, rounds: int, serial: int,
                               max(1, soak_block // soak_clients))
             served[side] += len(run['results'])
             every_result += run['results']
-            trajectory[side].append(
-                dict(_footprint(servers[side], pools[side]),
-                     served=served[side]))
+            trajectory[side].append(sample(side))
         block_index += 1
         progress('bench-server: soak ' + ', '.join(
             f'{s} {served[s]}' for s in pair.SIDES))
+    concurrent_runs: Dict[str, List[Dict[str, Any]]] = {STOCK: [], PLUGIN: []}
+    total = CONCURRENT_CLIENTS * per_client
+    for index, order in pair.iterate_rounds(rounds):
+        for side in order:
+            _quiet(servers[side])
+            run = _concurrent(clients[side], CONCURRENT_CLIENTS, per_client)
+            concurrent_runs[side].append(run)
+            served[side] += total
+            every_result += run['results']
+        progress(f'bench-server: status round {index + 1}/{rounds} with '
+                 f'{CONCURRENT_CLIENTS} clients: ' + ', '.join(
+                     f'{s} {total / concurrent_runs[s][-1]["wall"]:.1f}/s'
+                     for s in pair.SIDES))
+    after_concurrent = {side: sample(side) for side in pair.SIDES}
 
     def per_request(runs: List[Dict[str, Any]], count: int,
                     key: str) -> List[float]:
         return [r[key] / count for r in runs]
 
-    answers = [r for side in pair.SIDES
-               for runs in (serial_runs[side], concurrent_runs[side])
-               for run in runs for r in run['results']] + every_result
-    first = answers[0] if answers else None
+    first = every_result[0] if every_result else None
     return {
         'rounds': rounds,
         'serial_requests': serial,
@@ -499,21 +508,23 @@ def status_requests(servers: pair.ServerPair, *, rounds: int, serial: int,
         'concurrent_runs': {
             side: {
                 'throughput': spread([
-                    CONCURRENT_CLIENTS * per_client / r['wall']
-                    for r in concurrent_runs[side]
+                    total / r['wall'] for r in concurrent_runs[side]
                 ]),
                 'cpu_per_request': spread(per_request(
-                    concurrent_runs[side], CONCURRENT_CLIENTS * per_client,
-                    'cpu')),
+                    concurrent_runs[side], total, 'cpu')),
                 'latency': spread([x for r in concurrent_runs[side]
                                    for x in r['latencies']]),
             } for side in pair.SIDES
         },
-        'soak': {'served': served, 'clients': soak_clients,
+        'soak': {'served': {side: trajectory[side][-1]['served']
+                            for side in pair.SIDES},
+                 'clients': soak_clients,
                  'pool': {side: len(pools[side]) for side in pair.SIDES},
-                 'trajectory': trajectory},
+                 'trajectory': trajectory,
+                 'after_concurrent': after_concurrent},
+        'served': served,
         'result': first,
-        'equal': all(r == first for r in answers),
+        'equal': all(r == first for r in every_result),
     }
 
 
