@@ -7,6 +7,7 @@ real API server" of docs/BENCHMARKS.md; ``--json FILE`` keeps every figure.
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -80,6 +81,23 @@ def _commit() -> str:
         return '?'
 
 
+def machine_cpu_seconds() -> float:
+    """CPU seconds every CPU of the machine has been busy since boot
+    (/proc/stat: all but idle and iowait)."""
+    with open('/proc/stat', encoding='ascii') as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    busy = sum(fields) - fields[3] - fields[4]
+    return busy / os.sysconf('SC_CLK_TCK')
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process and of the children it has reaped (the
+    `sky` commands)."""
+    return sum(getattr(resource.getrusage(who), field)
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for field in ('ru_utime', 'ru_stime'))
+
+
 def machine() -> Dict[str, Any]:
     import sky_rs  # pylint: disable=import-outside-toplevel
     info = functions_report.machine_info(functions_workloads.native())
@@ -104,6 +122,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                     ('--full', args.full),
                                     ('--write', args.write)) if on)
     figures: Dict[str, Any] = {'command': command, 'settings': settings}
+    machine_busy, own_before = machine_cpu_seconds(), own_cpu_seconds()
     try:
         with pair.ServerPair(workdir) as servers:
             log('bench-server: both servers up: ' + ', '.join(
@@ -149,15 +168,23 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     info['load_after'] = functions_report.load_average()
-    loads = [float(x.split()[0]) for x in (info['load_before'],
-                                           info['load_after']) if x]
-    if loads and max(loads) > BUSY_LOAD:
-        info['busy'] = (f'The machine was busy (1-minute load above '
-                        f'{BUSY_LOAD} on {info["cpus"]} CPUs): other work '
-                        'shared the CPUs; ratios suffer less than times, as '
-                        'both servers share the rounds.')
-    figures['machine'] = info
     figures['duration'] = time.monotonic() - started
+    # What other work took of the machine meanwhile: all the CPU it was
+    # busy, less the servers' trees and this process with its commands.
+    ours = (sum(servers[side].stop_report.cpu_seconds for side in pair.SIDES)
+            + own_cpu_seconds() - own_before)
+    other = max(0.0, machine_cpu_seconds() - machine_busy - ours)
+    info['other_cpu'] = {'seconds': other, 'ours': ours,
+                         'share': other / (figures['duration'] *
+                                           (os.cpu_count() or 1))}
+    load_before = float((info['load_before'] or '0').split()[0])
+    if load_before > BUSY_LOAD or info['other_cpu']['share'] > 0.10:
+        info['busy'] = (f'The machine was busy (1-minute load '
+                        f'{load_before:.2f} before the run; other work took '
+                        f'{info["other_cpu"]["share"]:.0%} of its CPU during '
+                        'it): ratios suffer less than times, as both servers '
+                        'share the rounds.')
+    figures['machine'] = info
     print(report.terminal_table(figures))
     print(f'Took {figures["duration"]:.0f} s; load average before / after: '
           f'{info["load_before"]} / {info["load_after"]}.')

@@ -347,7 +347,14 @@ def section(figures: Dict[str, Any]) -> str:
       f'{info["commit"]}).')
     w(f'- {info["date"]}; command `{figures["command"]}`, '
       f'{figures["duration"]:.0f} s in all. Load average (1, 5, 15 min) '
-      f'before / after: {info["load_before"]} / {info.get("load_after")}.'
+      f'before / after: {info["load_before"]} / {info.get("load_after")} '
+      '(after: with the benchmark\'s own servers and `sky` commands).'
+      + (f' Other work took {info["other_cpu"]["seconds"]:.0f} CPU-s '
+         f'({info["other_cpu"]["share"]:.0%} of the machine) during the '
+         f'run, the servers and the benchmark '
+         f'{info["other_cpu"]["ours"]:.0f} (/proc/stat, less the servers\' '
+         'trees and this process with its children).'
+         if info.get('other_cpu') else '')
       + (f' **{info["busy"]}**' if info.get('busy') else ''))
     w(f'- With no request, the trees used {figures["idle_cpu"]["stock"]:.3f}'
       f' (stock) and {figures["idle_cpu"]["plugin"]:.3f} (plugin) CPU-s '
