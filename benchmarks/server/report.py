@@ -382,7 +382,7 @@ def section(figures: Dict[str, Any]) -> str:
           '`rich_utils.Control` status lines), in page cache, the same file '
           'hard-linked under each server\'s `~/sky_logs`. Server time '
           f'and CPU: {tail["rounds"]} rounds with nothing else running, '
-          'stock once a round (its tail reads every line: minutes of CPU), '
+          'stock once a round (its tail reads every line), '
           f'the plugin {tail["plugin_calls_per_round"]} times back to back; '
           'then one more round with the health poller running (stock once, '
           'the plugin as many times as in all the rounds before). The '
