@@ -173,7 +173,7 @@ bench: install $(TEST_STAMP) $(BENCH_STAMP)
 # the server-side tail, the cluster status request (serial, 8 clients, a soak
 # of 1,000) and the launch dry run are timed on both in interleaved rounds.
 # Rewrites only the section between the bench-server markers at the top of
-# docs/BENCHMARKS.md (`make bench` keeps it). About 15-20 minutes on 2 cores;
+# docs/BENCHMARKS.md (`make bench` keeps it). 14m20 on 2 idle cores (two runs);
 # BENCH_SERVER_FLAGS=--full also runs stock once on the ~2 GB log (10-20
 # minutes more), --quick is the few-minute version tests_server runs.
 BENCH_SERVER_FLAGS ?=
