@@ -34,7 +34,7 @@ GO_SOURCES := $(shell find skyrs -name '*.go') go.mod go.sum
 # fixed in Go 1.27); seen here once on a busy machine.
 FUZZTIME ?= 20000x
 
-.PHONY: all demo install test test-go test-py test-host test-server server-system-deps fuzz-short fuzz stress bench lint clean
+.PHONY: all demo install test test-go test-py test-host test-server server-system-deps fuzz-short fuzz stress bench bench-server lint clean
 
 all: demo
 
@@ -128,7 +128,8 @@ test-host: install $(TEST_STAMP)
 # End to end against a real local SkyPilot API server, stock and with the
 # plugin, planning launches on a fake Kubernetes API on loopback (no cloud):
 # tests_server/README.md. Three server starts: about 115 s of CPU; 1m50 on 2
-# cores shared at load 4, 3-4 minutes at load 5-8. SkyPilot's Kubernetes support needs its
+# cores shared at load 4, 3-4 minutes at load 5-8; then make bench-server's
+# --quick run (two more servers), 2m15 at load 2-6. SkyPilot's Kubernetes support needs its
 # `kubernetes` extra, and `sky launch` on Kubernetes checks for socat, nc and
 # rsync: installed with apt-get when missing (as root; Debian or Ubuntu).
 SERVER_STAMP = $(VENV)/.server-test-deps
@@ -155,7 +156,7 @@ server-system-deps:
 	fi
 
 test-server: install $(SERVER_STAMP) server-system-deps
-	@echo "==> a real SkyPilot API server, stock and with the plugin (2-4 minutes)"
+	@echo "==> a real SkyPilot API server, stock and with the plugin (4-7 minutes)"
 	$(PY) -m pytest -q tests_server
 
 # Every function timed four ways (upstream SkyPilot, the Python reference, the
@@ -167,6 +168,18 @@ bench: install $(TEST_STAMP) $(BENCH_STAMP)
 	$(PIP) install --quiet "matplotlib>=3.5"
 	$(PY) -m benchmarks --write --docs docs
 	$(PY) -m pytest -q benchmarks/test_guide_example.py
+
+# What users wait on, through a real API server (benchmarks/server/): a stock
+# and a plugin SkyPilot API server run at once (tests_server's harness), and
+# the server-side tail, the cluster status request (serial, 8 clients, a soak
+# of 1,000) and the launch dry run are timed on both in interleaved rounds.
+# Rewrites only the section between the bench-server markers at the top of
+# docs/BENCHMARKS.md (`make bench` keeps it). 14m20 on 2 idle cores (two runs);
+# BENCH_SERVER_FLAGS=--full also runs stock once on the ~2 GB log (10-20
+# minutes more), --quick is the few-minute version tests_server runs.
+BENCH_SERVER_FLAGS ?=
+bench-server: install $(SERVER_STAMP) $(BENCH_STAMP) server-system-deps
+	$(PY) -m benchmarks.server --write --docs docs $(BENCH_SERVER_FLAGS)
 
 clean:
 	rm -rf _build build dist wheelhouse *.egg-info sky_rs/_sky_rs*.so $(INSTALL_STAMP)

@@ -27,6 +27,7 @@ from benchmarks import timing
 from benchmarks import workloads
 from benchmarks.fixtures import Fixtures
 from benchmarks.fixtures import human_size
+from benchmarks.server import report as server_report
 from sky_fallback import rust_fallback
 
 CHECKOUT_DOCS = os.path.join(
@@ -192,9 +193,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                                       dispatch, load, routes,
                                       'benchmarks.png' if drawn else None,
                                       flat, big_label)
-        with open(os.path.join(args.docs, 'BENCHMARKS.md'), 'w',
-                  encoding='utf-8') as f:
-            f.write(text)
+        path = os.path.join(args.docs, 'BENCHMARKS.md')
+        # The section `make bench-server` writes at the top is kept.
+        try:
+            with open(path, encoding='utf-8') as f:
+                kept = server_report.kept_section(f.read())
+        except FileNotFoundError:
+            kept = None
+        with open(path, 'w', encoding='utf-8') as f:
+            f.write(server_report.splice(text, kept))
         print(f'bench: wrote {os.path.join(args.docs, "BENCHMARKS.md")}' +
               (f' and {drawn}' if drawn else
                ' (no picture: matplotlib is not installed)'))
