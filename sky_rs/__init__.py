@@ -26,6 +26,7 @@ from sky_rs._loading import is_loaded
 from sky_rs._loading import load
 from sky_rs._loading import LoadDeferred
 from sky_rs._loading import RETRY_SECONDS
+from sky_rs._loading import unloadable_reason
 from sky_rs._processes import are_processes_alive
 from sky_rs._processes import is_process_alive
 from sky_rs._strings import base36_encode
@@ -56,6 +57,6 @@ __all__ = [
     'get_parallel_threads', 'is_process_alive',
     'get_max_workers_for_file_mounts', 'estimate_fd_for_directory',
     'hash_files', 'are_processes_alive', 'FileDigest', 'NativeFault',
-    'ForkedChildError', 'LoadDeferred', 'load', 'is_loaded', 'go_version',
-    'extension_path',
+    'ForkedChildError', 'LoadDeferred', 'load', 'is_loaded',
+    'unloadable_reason', 'go_version', 'extension_path',
 ]

@@ -159,6 +159,22 @@ def is_loaded() -> bool:
     return lib is not None
 
 
+def unloadable_reason() -> Optional[str]:
+    """Why the extension cannot load in this process, as far as is known
+    without loading it (which starts the Go runtime): it is not installed,
+    the environment rules Go out, a load failed for good, or this is a child
+    forked after Go started. None when nothing is known against it."""
+    if lib is _FORKED:
+        return 'a child forked after the Go runtime started'
+    if lib is not None:
+        return None
+    if _failed:
+        return _failed
+    if extension_path() is None:
+        return _why_no_extension()
+    return _host.environment_conflict()
+
+
 def is_forked() -> bool:
     """Whether this is a child forked after the Go runtime had started."""
     return lib is _FORKED

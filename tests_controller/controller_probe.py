@@ -19,6 +19,7 @@ import os
 import platform
 import sys
 import tempfile
+from typing import List
 
 
 class _Stop(BaseException):
@@ -45,12 +46,6 @@ def _report() -> dict:
     from sky_fallback.skypilot import patch
     from sky_fallback.skypilot import registry
 
-    with open('/proc/self/maps', encoding='utf-8', errors='replace') as f:
-        mapped = sorted({
-            line.split(None, 5)[-1].strip()
-            for line in f
-            if '/_sky_rs.' in line
-        })
     record_path = os.path.expanduser(
         f'~/.sky/sky_rs/processes/{os.getpid()}.json')
     try:
@@ -72,6 +67,9 @@ def _report() -> dict:
                 patch.skypilot_original('format_float')(1234.5678, 2),
             ],
         }
+    # Go starts on the first call that needs it, not when the plugin loads:
+    # the calls above.
+    mapped = _mapped()
     context = plugins.get_extension_context()
     extension = sky_rs.extension_path()
     with open(extension, 'rb') as f:
@@ -100,6 +98,16 @@ def _report() -> dict:
         'answers': answers,
         'warnings': _warnings,
     }
+
+
+def _mapped() -> List[str]:
+    """The files of the Go extension this process maps."""
+    with open('/proc/self/maps', encoding='utf-8', errors='replace') as f:
+        return sorted({
+            line.split(None, 5)[-1].strip()
+            for line in f
+            if '/_sky_rs.' in line
+        })
 
 
 def main(report_path: str) -> None:

@@ -468,7 +468,8 @@ def test_the_controller_runs_with_the_plugin_and_go(controller, launches,
     # installed registry's) ...
     assert report['expected'] == controller_entries()
     assert report['patched'] == controller_entries()
-    # ... with Go: the installed extension is mapped in the process ...
+    # ... with Go (from the first call that needs it): the installed
+    # extension is mapped in the process ...
     assert report['mapped'] == [report['extension_path']]
     # ... and the patched functions answer as SkyPilot's own.
     for name, (ours, upstream) in report['answers'].items():

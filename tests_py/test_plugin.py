@@ -80,15 +80,23 @@ def entries(context):
 
 
 @pytest.mark.parametrize('context', CONTEXTS)
-def test_each_context_patches_its_entries_with_go(home, context, native):  # pylint: disable=unused-argument
+def test_each_context_patches_its_entries_and_go_starts_on_use(
+        home, context, native):  # pylint: disable=unused-argument
     report = load(
         home, f"""
         load({context!r})
+        at_load = go_mapped()
+        from sky.utils import common_utils
+        os.environ.pop('SKYPILOT_POD_CPU_CORE_LIMIT', None)
+        common_utils.get_cpu_count()  # a patched function Go answers
         print(json.dumps(dict(patched=patch.patched_functions(),
-                              go=go_mapped(), record=record(),
-                              warnings=warnings)))
+                              at_load=at_load, go=go_mapped(),
+                              record=record(), warnings=warnings)))
         """)
     assert report['patched'] == entries(context)
+    # No Go threads in a process that never needs Go (an executor serving
+    # short requests); the first call that needs it starts Go.
+    assert report['at_load'] is False
     assert report['go'] is True
     assert report['warnings'] == []
     assert report['record']['contexts'] == [context]
@@ -208,6 +216,8 @@ def test_status_reports_live_processes_and_drops_the_others(home, native):  # py
     report = load(
         home, """
         load('executor')
+        from sky.utils import common_utils
+        common_utils.get_cpu_count()  # starts Go
         records = os.path.expanduser('~/.sky/sky_rs/processes')
         # A record of a process that has exited (its pid reused or gone).
         with open(os.path.join(records, '999999999.json'), 'w') as f:

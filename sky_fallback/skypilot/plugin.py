@@ -16,8 +16,11 @@ Go), or where an installed SkyPilot function is not the source a
 replacement was written from, SkyPilot's own functions stay, with one
 warning per process, and the server starts as it would without the plugin.
 
-Each process writes a record of what it did (its contexts, whether Go
-answers and why not, what it patched and refused) under
+Go starts in a process on the first call that needs it, not when the
+plugin loads: a request executor that serves only short requests (``sky
+status``) keeps the threads it had. Each process writes a record of what it
+did (its contexts, why Go cannot run there if it cannot, what it patched and
+refused) under
 ``~/.sky/sky_rs/processes/``; in a uvicorn worker the plugin serves them,
 with whether each live process maps the Go extension now, at ``GET``
 :data:`STATUS_ROUTE` (what ``python -m sky_fallback plugin status`` shows).
@@ -107,16 +110,19 @@ def _patch_this_process(context: str) -> Dict[str, Any]:
                             f'{os.environ.get(rust_fallback.GATE_VARIABLE)!r}'
                             ' turns sky_rs off')
         return record
-    if not rust_fallback.is_rust_available():  # loads Go when it can
-        record['reason'] = rust_fallback.get_backend_info()['reason']
+    # Go is not started here: it starts on the first call that needs it,
+    # so a process that never does (an executor serving only short
+    # requests) keeps its threads; the replacements answer as SkyPilot's
+    # own code until then, and in Python should that load fail.
+    record['reason'] = sky_rs.unloadable_reason()
+    if record['reason'] is not None:
         logger.warning(
-            'sky_rs plugin: Go is not available in this %s process (%s); '
+            'sky_rs plugin: Go cannot run in this %s process (%s); '
             "SkyPilot's own functions answer.", context, record['reason'])
         return record
     patched, refused = patch.apply(patch.select(context=context), alias=False)
     record['patched'] = patched
     record['refused'] = refused
-    record['reason'] = None
     if refused:
         logger.warning(
             'sky_rs plugin: in this %s process SkyPilot keeps its own %s',

@@ -337,8 +337,10 @@ def status(config: Optional[str], as_json: bool) -> int:
     for process in server['processes']:
         if process['go_loaded']:
             backend = 'Go'
+        elif process.get('reason'):
+            backend = f"Python: {process['reason']}"
         else:
-            backend = f"Python: {process.get('reason') or 'Go not loaded'}"
+            backend = 'Go, from the first call that needs it'
         print(f"  pid {process['pid']:<7} {'+'.join(process['contexts']):<16}"
               f" {backend}; {len(process['patched'])} patched")
         for name, why in sorted(process['refused'].items()):
