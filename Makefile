@@ -155,7 +155,7 @@ server-system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-test-server: install $(SERVER_STAMP) server-system-deps
+test-server: install $(SERVER_STAMP) $(BENCH_STAMP) server-system-deps
 	@echo "==> a real SkyPilot API server, stock and with the plugin (4-7 minutes)"
 	$(PY) -m pytest -q tests_server
 
