@@ -66,6 +66,15 @@ LOOPBACK_ENV = {
 SKYPILOT_CONFIG = {'allowed_clouds': ['kubernetes']}
 # Left out of the environment: the Kubernetes client sends even loopback
 # requests through a proxy named here, whatever NO_PROXY says.
+# The task every launch here plans: one CPU on the fake Kubernetes node, a
+# Docker image as image_id (without one SkyPilot downloads an image catalog).
+LAUNCH_TASK_YAML = """\
+resources:
+  infra: kubernetes
+  cpus: 1
+  image_id: docker:ubuntu:22.04
+run: echo hello
+"""
 PROXY_VARIABLES = ('http_proxy', 'https_proxy', 'all_proxy', 'no_proxy')
 
 

@@ -37,6 +37,7 @@ from sky_fallback.skypilot import registry
 from tests_server import hash_probe
 from tests_server.harness import ApiServer
 from tests_server.harness import CommandResult
+from tests_server.harness import LAUNCH_TASK_YAML
 from tests_server.harness import ServerProcess
 
 PROBE_DIR = '~/config-hash-probe'
@@ -50,14 +51,6 @@ STOCK_HASH_FUNCTION = (
     f'sky.backends.backend_utils.{hash_probe.NAME}')
 USE_RUST_OFF = {'SKYPILOT_USE_RUST': '0'}
 
-# A Docker image as image_id: without it SkyPilot downloads an image catalog.
-TASK_YAML = """\
-resources:
-  infra: kubernetes
-  cpus: 1
-  image_id: docker:ubuntu:22.04
-run: echo hello
-"""
 
 # The tails (in lines; None: the whole log) asked of /api/stream.
 STREAM_TAILS = (1, 10, 1000, None)
@@ -111,11 +104,11 @@ def entries(context: str) -> List[str]:
 
 def launch_dryrun(server: ApiServer,
                   cluster: str = 'e2e') -> Tuple[CommandResult, Dict[str, Any]]:
-    """``sky launch --dryrun -y`` of TASK_YAML; the command and the one
+    """``sky launch --dryrun -y`` of LAUNCH_TASK_YAML; the command and the one
     config hash the probe recorded for it."""
     task = os.path.join(server.home, 'task.yaml')
     with open(task, 'w', encoding='utf-8') as f:
-        f.write(TASK_YAML)
+        f.write(LAUNCH_TASK_YAML)
     before = len(probe_records(server))
     result = server.sky('launch', '--dryrun', '-y', '-c', cluster, task).check()
     assert 'Dryrun finished' in result.stdout, result.stdout[-2000:]

@@ -29,6 +29,7 @@ from benchmarks.server import probes
 from benchmarks.server.pair import PLUGIN
 from benchmarks.server.pair import STOCK
 from tests_server.harness import ApiServer
+from tests_server.harness import LAUNCH_TASK_YAML
 
 TAIL_LINES = 1000
 CONCURRENT_CLIENTS = 8
@@ -36,13 +37,6 @@ CONCURRENT_CLIENTS = 8
 # (5 here, some of whose time its daemons take), so that the pool serves
 # the soak and no burst worker is spawned for it.
 SOAK_CLIENTS = 2
-TASK_YAML = """\
-resources:
-  infra: kubernetes
-  cpus: 1
-  image_id: docker:ubuntu:22.04
-run: echo hello
-"""
 CLUSTER = 'bench'
 
 Progress = Callable[[str], None]
@@ -545,7 +539,7 @@ def launch(servers: pair.ServerPair, *, rounds: int,
     for side in pair.SIDES:
         tasks[side] = os.path.join(servers[side].home, 'task.yaml')
         with open(tasks[side], 'w', encoding='utf-8') as f:
-            f.write(TASK_YAML)
+            f.write(LAUNCH_TASK_YAML)
     runs: Dict[str, List[Dict[str, Any]]] = {STOCK: [], PLUGIN: []}
     outputs: Dict[str, List[str]] = {STOCK: [], PLUGIN: []}
     for index, order in pair.iterate_rounds(rounds):
@@ -570,7 +564,7 @@ def launch(servers: pair.ServerPair, *, rounds: int,
     return {
         'rounds': rounds,
         'command': f'sky launch --dryrun -y -c {CLUSTER} task.yaml',
-        'task': TASK_YAML,
+        'task': LAUNCH_TASK_YAML,
         **{
             side: {
                 key: spread([r[key] for r in runs[side]])
@@ -600,7 +594,7 @@ def warm_up(servers: pair.ServerPair, workdir: str,
         server = servers[side]
         task = os.path.join(server.home, 'task.yaml')
         with open(task, 'w', encoding='utf-8') as f:
-            f.write(TASK_YAML)
+            f.write(LAUNCH_TASK_YAML)
         server.sky('launch', '--dryrun', '-y', '-c', CLUSTER, task).check()
         client = StatusClient(server)
         connection = client.connect()
