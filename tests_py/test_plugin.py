@@ -164,7 +164,8 @@ def test_without_go_skypilot_keeps_its_own_with_one_warning(home):
         home, """
         import sky_rs._loading
         sky_rs._loading._failed = 'no extension, for the test'
-        load('executor')
+        load('main')
+        load('uvicorn')  # a second install in one process warns no more
         print(json.dumps(dict(patched=patch.patched_functions(),
                               record=record(), warnings=warnings)))
         """)
@@ -181,13 +182,15 @@ def test_a_changed_skypilot_function_stays_with_one_warning(home, native):  # py
         def format_float(num, precision=1):  # another SkyPilot's
             return str(num)
         common_utils.format_float = format_float
-        load('executor')
+        load('main')
+        load('uvicorn')  # a second install in one process warns no more
         print(json.dumps(dict(patched=patch.patched_functions(),
                               ours=common_utils.format_float is format_float,
                               record=record(), warnings=warnings)))
         """)
     assert report['ours'] is True
-    assert set(report['patched']) == set(entries('executor')) - {
+    assert report['record']['contexts'] == ['main', 'uvicorn']
+    assert set(report['patched']) == set(entries('main')) - {
         'sky.utils.common_utils.format_float'
     }
     assert list(report['record']['refused']) == [
@@ -212,7 +215,29 @@ def test_install_never_stops_the_server(home):
     assert 'broken, for the test' in report['warnings'][0]
 
 
-def test_status_reports_live_processes_and_drops_the_others(home, native):  # pylint: disable=unused-argument
+def test_a_failing_route_or_an_odd_context_never_stops_the_server(home):
+    report = load(
+        home, """
+        from sky_fallback.skypilot import plugin
+        class App:  # an app whose routes cannot be added
+            routes = []
+            def add_api_route(self, *args, **kwargs):
+                raise RuntimeError('no routes, for the test')
+        class Context:  # a context that is no PluginContext
+            context = 'executor'
+            app = App()
+        plugin.SkyRsPlugin().install(Context())
+        print(json.dumps(dict(patched=patch.patched_functions(),
+                              record=record(), warnings=warnings)))
+        """)
+    # Patched, and the record says so, though the route failed.
+    assert report['patched'] and report['record']['patched'] == report[
+        'patched']
+    assert len(report['warnings']) == 1
+    assert 'no routes, for the test' in report['warnings'][0]
+
+
+def test_status_reports_live_processes_and_a_write_drops_the_others(home, native):  # pylint: disable=unused-argument
     report = load(
         home, """
         load('executor')
@@ -224,13 +249,18 @@ def test_status_reports_live_processes_and_drops_the_others(home, native):  # py
             json.dump(dict(pid=999999999, started=1, contexts=['executor'],
                            patched=[], refused={}, reason=None), f)
         from sky_fallback.skypilot import plugin
-        status = plugin.status()
-        print(json.dumps(dict(status=status, pid=os.getpid(),
+        status = plugin.status_report()  # reads only
+        before = sorted(os.listdir(records))
+        load('uvicorn')  # the next record written prunes
+        print(json.dumps(dict(status=status, pid=os.getpid(), before=before,
                               left=sorted(os.listdir(records)))))
         """)
     processes = report['status']['processes']
     assert [p['pid'] for p in processes] == [report['pid']]
     assert processes[0]['go_loaded'] is True
+    assert processes[0]['contexts'] == ['executor']
+    assert report['before'] == sorted(['999999999.json',
+                                       f"{report['pid']}.json"])
     assert report['left'] == [f"{report['pid']}.json"]
 
 
@@ -324,6 +354,27 @@ def test_a_file_that_is_not_a_plugins_file_is_refused(tmp_path):
     assert result.returncode == 1
     assert 'is not a plugins file' in result.stderr
     assert config.read_text() == '- just\n- a list\n'
+    config.write_text('plugins: [\n')
+    for action in ('install', 'uninstall', 'status'):
+        result = cli(action, home=tmp_path)
+        assert result.returncode == 1, action
+        assert 'is not valid YAML' in result.stderr, action
+        assert 'Traceback' not in result.stderr, action
+    assert config.read_text() == 'plugins: [\n'
+
+
+def test_a_linked_file_stays_a_link_with_its_mode(tmp_path):
+    target = tmp_path / 'shared' / 'plugins.yaml'
+    target.parent.mkdir()
+    target.write_text('plugins: []\n')
+    target.chmod(0o600)
+    link = tmp_path / '.sky' / 'plugins.yaml'
+    link.parent.mkdir()
+    link.symlink_to(target)
+    assert cli('install', home=tmp_path).returncode == 0
+    assert link.is_symlink()
+    assert read_yaml(target) == {'plugins': [{'class': plugin_cli.CLASS_PATH}]}
+    assert target.stat().st_mode & 0o777 == 0o600
 
 
 def fake_wheels(directory):
@@ -403,6 +454,8 @@ def test_remote_without_the_wheel_says_how_to_build_it(tmp_path):
                  home=tmp_path)
     assert result.returncode == 1
     assert 'make wheels' in result.stderr
+    # Refused before anything was written.
+    assert not (tmp_path / '.sky').exists()
 
 
 def test_status_without_a_server(tmp_path):
@@ -414,4 +467,4 @@ def test_status_without_a_server(tmp_path):
     assert report['configured'] is True
     assert report['remote_configured'] is False
     assert report['server'] is None
-    assert 'no API server answers' in report['server_note']
+    assert 'no API server answers' in report['server_unavailable']

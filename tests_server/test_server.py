@@ -249,7 +249,7 @@ def test_stock_server_config_hash(api_server, fake_kubernetes, server_timings):
     assert server.processes_mapping_extension() == []
     status = plugin_status(server)
     assert status['server'] is None
-    assert 'runs without the sky_rs plugin' in status['server_note']
+    assert 'runs without the sky_rs plugin' in status['server_unavailable']
     run.finish(fake_kubernetes, server_timings)
 
 

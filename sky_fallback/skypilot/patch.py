@@ -110,12 +110,6 @@ def apply(patches: List[registry.Patch],
         for module_name in sorted({patch.module for patch in patches})
     }
     refused: Dict[str, str] = {}
-    version = skypilot_version()
-    if version is not None and not (version == VERIFIED_SKYPILOT or
-                                    version.startswith(VERIFIED_SKYPILOT +
-                                                       '.')):
-        refused['sky'] = (f'SkyPilot {version} is installed; sky_rs was '
-                          f'written from SkyPilot {VERIFIED_SKYPILOT}')
     with _lock:
         for patch in patches:
             module = modules[patch.module]
@@ -163,15 +157,26 @@ def patch_skypilot(functions: Optional[Iterable[str]] = None,
     SkyPilot is not installed and ValueError for an unknown name or context.
     """
     patched, refused = apply(select(functions, context), alias)
+    version_note = unverified_version()
+    if version_note is not None:
+        logger.warning(
+            'patch_skypilot(): %s. Check your workload with `python -m '
+            'sky_fallback compare`.', version_note)
     for name, reason in refused.items():
-        if name == 'sky':
-            logger.warning(
-                'patch_skypilot(): %s. Check your workload with `python -m '
-                'sky_fallback compare`.', reason)
-        else:
-            logger.warning('patch_skypilot(): %s not patched: %s', name,
-                           reason)
+        logger.warning('patch_skypilot(): %s not patched: %s', name, reason)
     return patched
+
+
+def unverified_version() -> Optional[str]:
+    """None when the installed SkyPilot is the release sky_rs was written
+    from (or none is installed); otherwise a sentence that says so. Each
+    entry still checks its own function's source."""
+    version = skypilot_version()
+    if version is None or version == VERIFIED_SKYPILOT or version.startswith(
+            VERIFIED_SKYPILOT + '.'):
+        return None
+    return (f'SkyPilot {version} is installed; sky_rs was written from '
+            f'SkyPilot {VERIFIED_SKYPILOT}')
 
 
 def _install_alias() -> None:

@@ -30,8 +30,9 @@ import json
 import logging
 import os
 import tempfile
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
+import psutil
 from sky.server import plugins
 
 import sky_rs
@@ -64,44 +65,57 @@ class SkyRsPlugin(plugins.BasePlugin):
     def version(self) -> str:
         return sky_rs.__version__
 
+    @property
+    def viewer_allowlist(self) -> List['plugins.RBACRule']:
+        # The status route only reads.
+        return [plugins.RBACRule(path=STATUS_ROUTE, method='GET')]
+
     def install(self, extension_context: 'plugins.ExtensionContext') -> None:
         """Patch this process for its context; never raises (SkyPilot would
         not start). Idempotent: a process may load the plugin twice (MAIN,
         then UVICORN when uvicorn runs in the main process)."""
         context = getattr(extension_context, 'context',
-                          plugins.PluginContext.UVICORN).value
+                          plugins.PluginContext.UVICORN)
+        context = getattr(context, 'value', context)
         try:
-            record = _patch_this_process(context)
-            if self._unknown_parameters:
-                logger.warning('sky_rs plugin: parameters %s are unknown and '
-                               'ignored', self._unknown_parameters)
-            app = getattr(extension_context, 'app', None)
-            if app is not None:
-                _add_status_route(app)
+            record, first = _patch_this_process(context)
         except Exception as error:  # pylint: disable=broad-except
             logger.warning(
                 'sky_rs plugin: not installed in this %s process (%s: %s); '
                 "SkyPilot's own functions answer.", context,
                 type(error).__name__, error)
             return
+        if self._unknown_parameters and first:
+            logger.warning('sky_rs plugin: parameters %s are unknown and '
+                           'ignored', self._unknown_parameters)
+        app = getattr(extension_context, 'app', None)
+        if app is not None:
+            try:
+                _add_status_route(app)
+            except Exception as error:  # pylint: disable=broad-except
+                logger.warning('sky_rs plugin: no status route (%s: %s)',
+                               type(error).__name__, error)
         try:
             _write_record(record)
         except OSError as error:
             logger.debug('sky_rs plugin: no status record (%s)', error)
 
 
-def _patch_this_process(context: str) -> Dict[str, Any]:
-    """Install the entries of ``context``, unless Go cannot answer here; the
-    record of what was done."""
+def _patch_this_process(context: str) -> Tuple[Dict[str, Any], bool]:
+    """Install the entries of ``context``, unless Go cannot answer here: the
+    record of what was done, and whether this is the plugin's first install
+    in this process (only the first warns)."""
+    pid = os.getpid()
     record: Dict[str, Any] = {
-        'pid': os.getpid(),
-        'started': _start_time(os.getpid()),
+        'pid': pid,
+        'started': _start_time(pid),
         'contexts': [context],
         'patched': [],
         'refused': {},
     }
-    previous = _read_record(os.getpid())
-    if previous is not None and previous.get('started') == record['started']:
+    previous = _read_record(pid)
+    first = previous is None or previous.get('started') != record['started']
+    if not first:
         record['contexts'] = sorted(set(previous['contexts']) | {context})
     if not rust_fallback.gate_open():
         # Turned off on purpose: nothing to warn about, and nothing may
@@ -109,61 +123,72 @@ def _patch_this_process(context: str) -> Dict[str, Any]:
         record['reason'] = (f'{rust_fallback.GATE_VARIABLE}='
                             f'{os.environ.get(rust_fallback.GATE_VARIABLE)!r}'
                             ' turns sky_rs off')
-        return record
+        return record, first
     # Go is not started here: it starts on the first call that needs it,
     # so a process that never does (an executor serving only short
     # requests) keeps its threads; the replacements answer as SkyPilot's
     # own code until then, and in Python should that load fail.
     record['reason'] = sky_rs.unloadable_reason()
     if record['reason'] is not None:
-        logger.warning(
-            'sky_rs plugin: Go cannot run in this %s process (%s); '
-            "SkyPilot's own functions answer.", context, record['reason'])
-        return record
+        if first:
+            logger.warning(
+                'sky_rs plugin: Go cannot run in this %s process (%s); '
+                "SkyPilot's own functions answer.", context, record['reason'])
+        return record, first
     patched, refused = patch.apply(patch.select(context=context), alias=False)
     record['patched'] = patched
     record['refused'] = refused
-    if refused:
+    version_note = patch.unverified_version()
+    if version_note is not None and first:
+        logger.warning('sky_rs plugin: %s', version_note)
+    if refused and first:
         logger.warning(
             'sky_rs plugin: in this %s process SkyPilot keeps its own %s',
             context, '; '.join(f'{name} ({why})'
                                for name, why in sorted(refused.items())))
-    return record
+    return record, first
 
 
 def _add_status_route(app: Any) -> None:
     if any(getattr(route, 'path', None) == STATUS_ROUTE
            for route in app.routes):
         return  # loaded twice in this process
-    app.add_api_route(STATUS_ROUTE, status, methods=['GET'])
+    app.add_api_route(STATUS_ROUTE, status_report, methods=['GET'])
 
 
-def status() -> Dict[str, Any]:
+def status_report() -> Dict[str, Any]:
     """What the plugin did in each live process of this machine's server:
     ``{'sky_rs_version', 'skypilot_version', 'processes': [record, ...]}``,
-    each record with ``go_loaded`` read from ``/proc/<pid>/maps`` now.
-    Records of processes that have exited are removed."""
-    processes: List[Dict[str, Any]] = []
-    directory = os.path.expanduser(RECORDS_DIR)
-    try:
-        names = sorted(os.listdir(directory))
-    except FileNotFoundError:
-        names = []
-    for name in names:
-        if not name.endswith('.json'):
-            continue
-        record = _read_record(int(name[:-5])) if name[:-5].isdigit() else None
-        if record is None or _start_time(record['pid']) != record['started']:
-            _remove(os.path.join(directory, name))
-            continue
-        record['go_loaded'] = _maps_extension(record['pid'])
-        record['title'] = _title(record['pid'])
-        processes.append(record)
+    each record with ``go_loaded`` read from ``/proc/<pid>/maps`` now (None
+    where there is no /proc) and the process's ``title``. Read only."""
     return {
         'sky_rs_version': sky_rs.__version__,
         'skypilot_version': patch.skypilot_version(),
-        'processes': processes,
+        'processes': [
+            dict(record, go_loaded=_maps_extension(record['pid']),
+                 title=_title(record['pid']))
+            for record in _live_records()
+        ],
     }
+
+
+def _live_records() -> List[Dict[str, Any]]:
+    """The records of processes still running, by pid (a pid reused since
+    its record was written does not count)."""
+    directory = os.path.expanduser(RECORDS_DIR)
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    records = []
+    for name in names:
+        pid = name[:-len('.json')]
+        if not (name.endswith('.json') and pid.isdigit()):
+            continue
+        record = _read_record(int(pid))
+        if record is not None and _start_time(int(pid)) == record['started']:
+            records.append(record)
+    return records
 
 
 def _record_path(pid: int) -> str:
@@ -171,13 +196,20 @@ def _record_path(pid: int) -> str:
 
 
 def _write_record(record: Dict[str, Any]) -> None:
+    """Write this process's record, and remove those of processes that have
+    exited (a server restart leaves its old ones)."""
     path = _record_path(record['pid'])
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
     # Written whole, then renamed: a reader never sees half a record.
-    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path))
+    fd, temporary = tempfile.mkstemp(dir=directory, suffix='.tmp')
     with os.fdopen(fd, 'w', encoding='utf-8') as f:
         json.dump(record, f)
     os.replace(temporary, path)
+    live = {f"{live['pid']}.json" for live in _live_records()}
+    for name in os.listdir(directory):
+        if name.endswith('.json') and name not in live:
+            _remove(os.path.join(directory, name))
 
 
 def _read_record(pid: int) -> Optional[Dict[str, Any]]:
@@ -195,20 +227,18 @@ def _remove(path: str) -> None:
         pass
 
 
-def _start_time(pid: int) -> Optional[int]:
-    """The start time of process pid (clock ticks since boot), which tells
-    a pid reused since a record was written; None when it has exited."""
+def _start_time(pid: int) -> Optional[float]:
+    """When process pid started (seconds since the epoch), which tells a pid
+    reused since a record was written; None when it has exited."""
     try:
-        with open(f'/proc/{pid}/stat', 'rb') as f:
-            stat = f.read()
-    except OSError:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
         return None
-    # Field 22, counted after the command name, which may hold spaces.
-    return int(stat[stat.rindex(b')') + 2:].split()[19])
 
 
 def _maps_extension(pid: int) -> Optional[bool]:
-    """Whether process pid has the Go extension mapped (None: unknown)."""
+    """Whether process pid has the Go extension mapped (None: unknown, as
+    where there is no /proc)."""
     try:
         with open(f'/proc/{pid}/maps', encoding='utf-8',
                   errors='replace') as f:
@@ -221,8 +251,6 @@ def _title(pid: int) -> str:
     """The process title (SkyPilot names its executors
     ``SkyPilot:executor:...``), or its command line."""
     try:
-        with open(f'/proc/{pid}/cmdline', 'rb') as f:
-            return f.read().replace(b'\0', b' ').decode(
-                'utf-8', 'replace').strip()
-    except OSError:
+        return ' '.join(psutil.Process(pid).cmdline()).strip()
+    except psutil.Error:
         return ''

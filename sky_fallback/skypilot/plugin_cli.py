@@ -1,10 +1,11 @@
 """``python -m sky_fallback plugin install | uninstall | status``: the
-API-server plugin (:mod:`sky_fallback.skypilot.plugin`) on and off, and what
-it does in a running server.
+API-server plugin (sky_fallback.skypilot.plugin) on and off, and what it
+does in a running server.
 
 ``install`` lists the plugin in SkyPilot's plugins file
 (``$SKYPILOT_SERVER_PLUGINS_CONFIG``, else ``~/.sky/plugins.yaml``), keeping
-every other plugin and key; ``--remote`` also puts the sky_rs wheel for
+every other plugin and key (the file is rewritten: YAML comments are not
+kept; its mode and a symbolic link to it are); ``--remote`` also puts the sky_rs wheel for
 SkyPilot's controllers in the ``controller_wheel_path`` directory and lists
 the plugin in ``remote_plugins.yaml``, so that jobs and serve controllers
 install and load it. The API server reads these files when it starts: the
@@ -39,6 +40,7 @@ DEFAULT_WHEEL_DIR = os.path.join('~', '.sky', 'sky_rs', 'controller_wheels')
 # the abi3 manylinux2014 wheels serve. SkyPilot installs every wheel of the
 # directory, so it may hold the wheel of one CPU only.
 CONTROLLER_CPUS = ('x86_64', 'aarch64')
+WHEEL_GLOB = 'sky_rs-*.whl'
 RESTART_HINT = ('Restart the API server for this to take effect: '
                 'sky api stop; sky api start')
 
@@ -63,9 +65,9 @@ def add_parser(subcommands: Any) -> None:
             action.add_argument(
                 '--remote',
                 action='store_true',
-                help='also for jobs and serve controllers: upload the sky_rs '
-                'wheel (controller_wheel_path) and list the plugin in '
-                'remote_plugins.yaml')
+                help='also for jobs and serve controllers: put the sky_rs '
+                'wheel in controller_wheel_path, which SkyPilot uploads to '
+                'them, and list the plugin in remote_plugins.yaml')
             action.add_argument(
                 '--wheels',
                 metavar='DIR',
@@ -127,11 +129,14 @@ def _yaml() -> Any:
 
 def _read(path: str) -> Dict[str, Any]:
     """The plugins file as a mapping ({} when it does not exist)."""
+    yaml = _yaml()
     try:
         with open(path, encoding='utf-8') as f:
-            config = _yaml().safe_load(f)
+            config = yaml.safe_load(f)
     except FileNotFoundError:
         return {}
+    except yaml.YAMLError as error:
+        raise ValueError(f'{path} is not valid YAML: {error}') from error
     if config is None:
         return {}
     if not isinstance(config, dict) or not isinstance(
@@ -142,11 +147,18 @@ def _read(path: str) -> Dict[str, Any]:
 
 
 def _write(path: str, config: Dict[str, Any]) -> None:
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    """Replace the file at path (through a symbolic link, keeping its mode)
+    with config, whole: SkyPilot never reads half a file."""
+    path = os.path.realpath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     text = _yaml().safe_dump(config, sort_keys=False, default_flow_style=False)
     temporary = f'{path}.sky_rs-new'
     with open(temporary, 'w', encoding='utf-8') as f:
         f.write(text)
+    try:
+        shutil.copymode(path, temporary)
+    except FileNotFoundError:
+        pass
     os.replace(temporary, path)
 
 
@@ -156,28 +168,24 @@ def _listed(config: Dict[str, Any]) -> bool:
         for plugin in config.get('plugins') or [])
 
 
-def _add(path: str) -> bool:
-    """List the plugin in the file at path; whether that changed it."""
-    config = _read(path)
+def _add(config: Dict[str, Any]) -> bool:
+    """List the plugin in config; whether that changed it."""
     if _listed(config):
         return False
     config['plugins'] = list(config.get('plugins') or []) + [{
         'class': CLASS_PATH
     }]
-    _write(path, config)
     return True
 
 
-def _drop(path: str) -> bool:
-    """Take the plugin out of the file at path; whether that changed it."""
-    config = _read(path)
+def _drop(config: Dict[str, Any]) -> bool:
+    """Take the plugin out of config; whether that changed it."""
     if not _listed(config):
         return False
     config['plugins'] = [
         plugin for plugin in config['plugins']
         if not (isinstance(plugin, dict) and plugin.get('class') == CLASS_PATH)
     ]
-    _write(path, config)
     return True
 
 
@@ -198,34 +206,36 @@ def controller_wheel(wheels: str, cpu: str) -> str:
     return found[-1]
 
 
-def _put_wheel(config: Dict[str, Any], wheel: str) -> Tuple[str, List[str]]:
+def _wheels_in(directory: str) -> List[str]:
+    return glob.glob(os.path.join(glob.escape(directory), WHEEL_GLOB))
+
+
+def _put_wheel(config: Dict[str, Any], wheel: str) -> List[str]:
     """Put wheel in the controller wheel directory of config (setting
-    controller_wheel_path when there is none); that directory, and what
-    was said of it."""
-    said = []
+    controller_wheel_path when there is none, which changes config); what
+    was done."""
+    done = []
     directory = config.get('controller_wheel_path')
     if not directory:
         directory = DEFAULT_WHEEL_DIR
         config['controller_wheel_path'] = directory
-        said.append(f'controller_wheel_path: {directory}')
+        done.append(f'controller_wheel_path: {directory}')
     target_dir = os.path.expanduser(directory)
     os.makedirs(target_dir, exist_ok=True)
     target = os.path.join(target_dir, os.path.basename(wheel))
-    for old in glob.glob(os.path.join(glob.escape(target_dir),
-                                      'sky_rs-*.whl')):
+    for old in _wheels_in(target_dir):
         if old != target:
             os.remove(old)
-            said.append(f'removed {old}')
-    if os.path.exists(target) and not filecmp.cmp(wheel, target,
-                                                  shallow=False):
-        said.append(f'replaced {target} by another build of the same name: '
+            done.append(f'removed {old}')
+    if not os.path.exists(target):
+        shutil.copyfile(wheel, target)
+        done.append(f'copied {os.path.basename(wheel)} to {target_dir}')
+    elif not filecmp.cmp(wheel, target, shallow=False):
+        shutil.copyfile(wheel, target)
+        done.append(f'replaced {target} by another build of the same name: '
                     'a controller that installed it keeps its build until '
                     'the sky_rs version changes')
-    if not os.path.exists(target) or not filecmp.cmp(
-            wheel, target, shallow=False):
-        shutil.copyfile(wheel, target)
-        said.append(f'copied {os.path.basename(wheel)} to {target_dir}')
-    return target_dir, said
+    return done
 
 
 # --- the commands ---------------------------------------------------------
@@ -234,43 +244,47 @@ def _put_wheel(config: Dict[str, Any], wheel: str) -> Tuple[str, List[str]]:
 def install(config: Optional[str], remote: bool, wheels: str,
             cpu: str) -> int:
     path = plugins_config_path(config)
+    # Everything that can refuse is read before anything is written.
+    wheel = controller_wheel(wheels, cpu) if remote else None
+    settings = _read(path)
+    remote_path = remote_plugins_config_path()
+    remote_settings = _read(remote_path) if remote else {}
     changes = []
-    if _add(path):
+    if _add(settings):
         changes.append(f'{path}: added {CLASS_PATH}')
-    if remote:
-        wheel = controller_wheel(wheels, cpu)
-        settings = _read(path)
-        _, said = _put_wheel(settings, wheel)
-        if said:
-            _write(path, settings)
-            changes.extend(f'{path}: {line}' for line in said)
-        remote_path = remote_plugins_config_path()
-        if _add(remote_path):
+    if wheel is not None:
+        changes.extend(f'{path}: {line}'
+                       for line in _put_wheel(settings, wheel))
+        if _add(remote_settings):
+            _write(remote_path, remote_settings)
             changes.append(f'{remote_path}: added {CLASS_PATH}')
+    if any(line.startswith(f'{path}: ') for line in changes):
+        _write(path, settings)
     return _report(changes, f'The sky_rs plugin is already installed ({path})')
 
 
 def uninstall(config: Optional[str], remote: bool) -> int:
     path = plugins_config_path(config)
-    changes = []
-    if _drop(path):
-        changes.append(f'{path}: removed {CLASS_PATH}')
+    settings = _read(path)
+    remote_path = remote_plugins_config_path()
+    remote_settings = _read(remote_path) if remote else {}
+    changed = _drop(settings)
+    changes = [f'{path}: removed {CLASS_PATH}'] if changed else []
     if remote:
-        settings = _read(path)
         directory = settings.get('controller_wheel_path')
         if directory:
-            target_dir = os.path.expanduser(directory)
-            for wheel in glob.glob(
-                    os.path.join(glob.escape(target_dir), 'sky_rs-*.whl')):
+            for wheel in _wheels_in(os.path.expanduser(directory)):
                 os.remove(wheel)
                 changes.append(f'removed {wheel}')
             if directory == DEFAULT_WHEEL_DIR:
                 del settings['controller_wheel_path']
-                _write(path, settings)
+                changed = True
                 changes.append(f'{path}: removed controller_wheel_path')
-        remote_path = remote_plugins_config_path()
-        if _drop(remote_path):
+        if _drop(remote_settings):
+            _write(remote_path, remote_settings)
             changes.append(f'{remote_path}: removed {CLASS_PATH}')
+    if changed:
+        _write(path, settings)
     return _report(changes, f'The sky_rs plugin is not installed ({path})')
 
 
@@ -285,9 +299,10 @@ def _report(changes: List[str], unchanged: str) -> int:
     return 0
 
 
-def server_status() -> Tuple[Optional[Dict[str, Any]], str]:
-    """The plugin's report from the API server SkyPilot's client would use
-    (``sky api info``'s), or None and why there is none."""
+def server_report() -> Tuple[str, Optional[Dict[str, Any]], Optional[str]]:
+    """The address of the API server SkyPilot's client would use (``sky api
+    info``'s), the plugin's report from it, and why there is none (the
+    report is None then)."""
     # pylint: disable=import-outside-toplevel
     from sky.server import common as server_common
     from sky_fallback.skypilot import plugin
@@ -296,14 +311,15 @@ def server_status() -> Tuple[Optional[Dict[str, Any]], str]:
         response = server_common.make_authenticated_request(
             'GET', plugin.STATUS_ROUTE, retry=False, timeout=10)
     except Exception as error:  # pylint: disable=broad-except
-        return None, f'no API server answers at {url} ({error})'
+        return url, None, f'no API server answers at {url} ({error})'
     if response.status_code == 404:
-        return None, (f'the API server at {url} runs without the sky_rs '
-                      f'plugin. {RESTART_HINT}')
+        return url, None, (f'the API server at {url} runs without the sky_rs '
+                           f'plugin. {RESTART_HINT}')
     if response.status_code != 200:
-        return None, (f'the API server at {url} answered {plugin.STATUS_ROUTE} '
-                      f'with HTTP {response.status_code}')
-    return response.json(), url
+        return url, None, (f'the API server at {url} answered '
+                           f'{plugin.STATUS_ROUTE} with HTTP '
+                           f'{response.status_code}')
+    return url, response.json(), None
 
 
 def status(config: Optional[str], as_json: bool) -> int:
@@ -316,11 +332,13 @@ def status(config: Optional[str], as_json: bool) -> int:
         'remote_configured': _listed(_read(remote_path)),
     }
     try:
-        server, where = server_status()
+        url, server, unavailable = server_report()
     except ImportError as error:
-        server, where = None, f'SkyPilot is not installed here ({error})'
+        url, server, unavailable = None, None, (
+            f'SkyPilot is not installed here ({error})')
+    report['server_url'] = url
     report['server'] = server
-    report['server_note'] = where
+    report['server_unavailable'] = unavailable
     if as_json:
         print(json.dumps(report, indent=2, sort_keys=True))
         return 0
@@ -330,17 +348,19 @@ def status(config: Optional[str], as_json: bool) -> int:
     print(f"remote plugins file {remote_path}: "
           f"{'lists' if report['remote_configured'] else 'does not list'} it")
     if server is None:
-        print(f'API server          {where}')
+        print(f'API server          {unavailable}')
         return 0
-    print(f"API server          {where}: sky_rs {server['sky_rs_version']}, "
+    print(f"API server          {url}: sky_rs {server['sky_rs_version']}, "
           f"SkyPilot {server['skypilot_version']}")
     for process in server['processes']:
-        if process['go_loaded']:
-            backend = 'Go'
-        elif process.get('reason'):
+        if process.get('reason'):
             backend = f"Python: {process['reason']}"
+        elif process['go_loaded']:
+            backend = 'Go'
+        elif process['go_loaded'] is None:
+            backend = 'Go where a call needs it (unknown whether started)'
         else:
-            backend = 'Go, from the first call that needs it'
+            backend = 'Go where a call needs it (not started yet)'
         print(f"  pid {process['pid']:<7} {'+'.join(process['contexts']):<16}"
               f" {backend}; {len(process['patched'])} patched")
         for name, why in sorted(process['refused'].items()):
