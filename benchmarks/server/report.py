@@ -373,8 +373,9 @@ def section(figures: Dict[str, Any]) -> str:
     if tail:
         w(f'- Tail: `GET /api/stream?log_path=P&tail={tail["tail"]}'
           '&follow=false&format=console` (what `sky logs --provision --tail '
-          'N` asks; `sky api logs --tail N` tails on the client when the '
-          f'server is local). The log: {tail["lines"]:,} lines, '
+          'N` and `sky api logs REQUEST --tail N` ask; `sky api logs '
+          '--server-logs --tail N` tails on the client when the server is '
+          f'local). The log: {tail["lines"]:,} lines, '
           f'{tail["bytes"] / 1e6:.0f} MB of SkyPilot logger lines, task '
           'output (`\\r` progress bars, ANSI colours, non-ASCII) and '
           f'{tail["payload_lines"]:,} payload lines from '

@@ -1,10 +1,11 @@
 """SkyPilot's server-side ``--tail N``, at the cost of the tail.
 
 What upstream does: ``sky.server.stream_utils._tail_log_file(f, ...,
-tail=N, ...)`` serves ``sky api logs --tail``, ``sky logs --provision
---tail`` and ``sky api server-logs --tail``. It reads the whole log from the
-position of ``f`` line by line through aiofiles (a thread-pool round trip per
-line), decodes each line (UTF-8, errors='replace'), asks
+tail=N, ...)`` serves ``sky api logs REQUEST --tail``, ``sky logs
+--provision --tail`` and, against a remote server, ``sky api logs
+--server-logs --tail`` (a local one tails that file in the client). It
+reads the whole log from the position of ``f`` line by line through
+aiofiles (a thread-pool round trip per line), decodes each line (UTF-8, errors='replace'), asks
 ``message_utils.decode_payload`` whether it is a payload, keeps the last N
 others in a deque, yields them one by one, and then follows the file from
 where the reading stopped, its end. For a 1,000,000-line log (117 MB) that is

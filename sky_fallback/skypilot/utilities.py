@@ -4,9 +4,9 @@ upstream's results and exceptions, in Go when it can.
 
 ``hash_file`` keeps upstream's whole interface: SkyPilot's callers use only
 ``digest()``/``hexdigest()`` of its result, which the Go digest answers, and
-``update()``/``copy()`` (which a finished Go digest cannot do) re-hash the
-file in Python on first use and continue from there, refusing if the file
-changed since it was hashed.
+``update()`` (which a finished Go digest cannot continue) and ``copy()``
+re-hash the file in Python on first use and continue from there, refusing if
+the file changed since it was hashed.
 """
 
 import hashlib
@@ -97,10 +97,11 @@ def _is_finished_digest(result: Any) -> bool:
 
 
 _hash_file.__doc__ = rust_fallback.hash_file.__doc__
-_hash_file.__wrapped__ = rust_fallback.hash_file  # type: ignore[attr-defined]
 
 
-def _same(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _rust_fallbacks(
+        name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The replacement builder that installs rust_fallback's ``name``."""
     function = getattr(rust_fallback, name)
     return lambda installed: function
 
@@ -110,32 +111,32 @@ def _same(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 UTILITIES: Tuple[Tuple[str, str, str, Callable[..., Any]], ...] = (
     (COMMON_UTILS, 'read_last_n_lines',
      '21c0442731de2721de9a90225110f096c9556feb97796417d18a4ee6901be6c4',
-     _same('read_last_n_lines')),
+     _rust_fallbacks('read_last_n_lines')),
     (COMMON_UTILS, 'hash_file',
      '3116e25a19d1fb3ba829b525cff27f848959727e9fec79916a38f98a8b7c0752',
      lambda installed: _hash_file),
     (COMMON_UTILS, 'find_free_port',
      '44df4ae1871722d9490d97bd81e0fc591548a2a132e865436fe32cf908ddda94',
-     _same('find_free_port')),
+     _rust_fallbacks('find_free_port')),
     (COMMON_UTILS, 'base36_encode',
      'd4011a4c6021165f44ad76aa225767156908cce2ce8e2cbda26d96f6161af830',
-     _same('base36_encode')),
+     _rust_fallbacks('base36_encode')),
     (COMMON_UTILS, 'format_float',
      '7fdd90642deacdbb2f9145f52d37a80d8886346dd2d042af51bcc3eb866eca88',
-     _same('format_float')),
+     _rust_fallbacks('format_float')),
     (COMMON_UTILS, 'truncate_long_string',
      'bdf7f72054d91e91991fddb098f62a180ad380294118037afcccb8cda4a54582',
-     _same('truncate_long_string')),
+     _rust_fallbacks('truncate_long_string')),
     (COMMON_UTILS, 'get_cpu_count',
      '63872ea4d4efd6da4e52c814eddf0bd88786561306b96672ebd361ca79833c64',
-     _same('get_cpu_count')),
+     _rust_fallbacks('get_cpu_count')),
     (COMMON_UTILS, 'get_mem_size_gb',
      '825c3b112a26288ac1722a8c17fadd941f6541330273dd50227dd11c5176b780',
-     _same('get_mem_size_gb')),
+     _rust_fallbacks('get_mem_size_gb')),
     (SUBPROCESS_UTILS, 'get_parallel_threads',
      '80c31efecf3151be1e225d7dc2d38bd884b1c4119c1fb3e294b0aad5e4d75df5',
-     _same('get_parallel_threads')),
+     _rust_fallbacks('get_parallel_threads')),
     (SUBPROCESS_UTILS, 'get_max_workers_for_file_mounts',
      'edd8a8ef1ce7121a13afe4d1475c8c56d13af1f409324f8e51c8fb9494451b5b',
-     _same('get_max_workers_for_file_mounts')),
+     _rust_fallbacks('get_max_workers_for_file_mounts')),
 )
