@@ -404,6 +404,10 @@ def test_interrupted_calls_leave_no_file_open(native, tmp_path, monkeypatch,
 
 CHILD = '''
 import os, sys
+import signal
+# Ctrl-C as Python has it at startup: a parent started in the background
+# (bash without job control) passes SIGINT on ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {root!r})
 which, function_name, alg = sys.argv[1:4]
 paths = sys.argv[4:]

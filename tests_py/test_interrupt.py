@@ -27,6 +27,10 @@ STOP_WITHIN = 3.0
 
 CHILD = '''
 import sys
+import signal
+# Ctrl-C as Python has it at startup: a parent started in the background
+# (bash without job control) passes SIGINT on ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {root!r})
 which, path = sys.argv[1:3]
 if which == 'sky_rs':
