@@ -509,13 +509,18 @@ commands named; the table is measured afresh by every run.
   starts further executor processes, each importing SkyPilot (seconds of
   CPU), and keeps them, idle, afterwards (seen alive minutes later); stock's
   longer requests keep executors busy longer, so it starts more of them.
-- **Threads and descriptors.** The Go extension, which the plugin loads in
-  every process of the server, starts all the threads it will ever need when
-  it loads (`skyrs/guest`: 3 x GOMAXPROCS + 3, 15 with GOMAXPROCS 4 on 2
-  CPUs), so that it never has to start one when the host may have none to
-  spare (docs/RELIABILITY.md); a stock executor has 3 threads. Its network
-  poller adds an epoll and an eventfd to each process. The per-request
-  collection (`sky_fallback/skypilot/memory.py`) itself is pure Python.
+- **Threads and descriptors.** The Go extension starts all the threads it
+  will ever need when it loads (`skyrs/guest`: 3 x GOMAXPROCS + 3, 15 with
+  GOMAXPROCS 4 on 2 CPUs), so that it never has to start one when the host
+  may have none to spare (docs/RELIABILITY.md); a stock executor has 3
+  threads. Its network poller adds an epoll and an eventfd. So the plugin
+  loads it in a process on the first call that needs Go, not when it
+  installs: the main process for the first tail, the long executor for the
+  first launch's config hash, and an executor that serves only short
+  requests (`sky status`) never (the first published run, which loaded it
+  at install: 131 threads against stock's 18 over the pool's 6 executors).
+  The per-request collection (`sky_fallback/skypilot/memory.py`) is pure
+  Python.
 - **The launch.** `py-spy record -r 200` of the long executor over 6 dry
   runs on each server: `release_memory` took 141 ms a dry run on stock and 2
   ms with the plugin, the config hash 46 ms and nothing visible (Go). What
