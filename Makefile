@@ -2,7 +2,7 @@
 #
 #   make        the main job: .venv, the Go extension, the backend report and
 #               a short speed-up table (about 2 minutes on a fresh machine)
-#   make test   every test (about 8 minutes on 2 cores): Go vet, tests and
+#   make test   every test (about 25 minutes on 2 cores): Go vet, tests and
 #               fuzzing, the Python suite on both backends, the Go runtime on
 #               hostile hosts, the workflows linted, a real API server end to
 #               end
@@ -113,9 +113,9 @@ stress: install $(TEST_STAMP)
 
 # Both backends through the fixture, then the whole suite with the env gate off.
 test-py: install $(TEST_STAMP) $(BENCH_STAMP)
-	@echo "==> the Python suite, both backends (about 3 minutes)"
+	@echo "==> the Python suite, both backends (about 6 minutes)"
 	SKY_RS_REQUIRE_NATIVE=1 $(PY) -m pytest -q tests_py
-	@echo "==> the Python suite again, SKYPILOT_USE_RUST=0 (about 3 minutes)"
+	@echo "==> the Python suite again, SKYPILOT_USE_RUST=0 (about 6 minutes)"
 	SKYPILOT_USE_RUST=0 $(PY) -m pytest -q tests_py
 
 # The Go runtime as a guest on a hostile host (docs/RELIABILITY.md): each
