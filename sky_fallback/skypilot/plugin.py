@@ -182,13 +182,22 @@ def _live_records() -> List[Dict[str, Any]]:
         return []
     records = []
     for name in names:
-        pid = name[:-len('.json')]
-        if not (name.endswith('.json') and pid.isdigit()):
-            continue
-        record = _read_record(int(pid))
-        if record is not None and _start_time(int(pid)) == record['started']:
+        record = _live_record(name)
+        if record is not None:
             records.append(record)
     return records
+
+
+def _live_record(name: str) -> Optional[Dict[str, Any]]:
+    """The record in file ``name`` of the records directory, if its process
+    still runs."""
+    pid = name[:-len('.json')]
+    if not (name.endswith('.json') and pid.isdigit()):
+        return None
+    record = _read_record(int(pid))
+    if record is None or _start_time(int(pid)) != record.get('started'):
+        return None
+    return record
 
 
 def _record_path(pid: int) -> str:
@@ -206,9 +215,9 @@ def _write_record(record: Dict[str, Any]) -> None:
     with os.fdopen(fd, 'w', encoding='utf-8') as f:
         json.dump(record, f)
     os.replace(temporary, path)
-    live = {f"{live['pid']}.json" for live in _live_records()}
     for name in os.listdir(directory):
-        if name.endswith('.json') and name not in live:
+        # Each decided on its own: another process may be writing its own.
+        if name.endswith('.json') and _live_record(name) is None:
             _remove(os.path.join(directory, name))
 
 
