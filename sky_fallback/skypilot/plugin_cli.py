@@ -249,16 +249,16 @@ def install(config: Optional[str], remote: bool, wheels: str,
     settings = _read(path)
     remote_path = remote_plugins_config_path()
     remote_settings = _read(remote_path) if remote else {}
-    changes = []
-    if _add(settings):
-        changes.append(f'{path}: added {CLASS_PATH}')
+    changed = _add(settings)
+    changes = [f'{path}: added {CLASS_PATH}'] if changed else []
     if wheel is not None:
-        changes.extend(f'{path}: {line}'
-                       for line in _put_wheel(settings, wheel))
+        done = _put_wheel(settings, wheel)
+        changed = changed or bool(done)
+        changes.extend(f'{path}: {line}' for line in done)
         if _add(remote_settings):
             _write(remote_path, remote_settings)
             changes.append(f'{remote_path}: added {CLASS_PATH}')
-    if any(line.startswith(f'{path}: ') for line in changes):
+    if changed:
         _write(path, settings)
     return _report(changes, f'The sky_rs plugin is already installed ({path})')
 
