@@ -7,6 +7,7 @@ times RUNS more on each, alternating, and prints per run the long executor's
 own user+system CPU and its reaped children's, and the commands those
 children ran (polled every 5 ms, so a very short one may be missed).
 ``make bench-server``'s "executor CPU per launch" is the sum of the two.
+It prints each long executor's pid first, for a profiler to attach to.
 """
 
 import os
@@ -50,6 +51,10 @@ def main(runs: int) -> None:
             server.sky('launch', '--dryrun', '-y', '-c', CLUSTER,
                        tasks[side]).check()
             server.wait_settled()
+            long_executor = next(p.pid for p in server.processes()
+                                 if p.role == 'executor' and p.group == 'long')
+            # For a profiler to attach to (py-spy record --pid PID).
+            print(f'{side}: long executor pid {long_executor}', flush=True)
         commands: Dict[str, List[str]] = {side: [] for side in pair.SIDES}
         for index, order in pair.iterate_rounds(runs):
             for side in order:

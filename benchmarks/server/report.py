@@ -532,8 +532,9 @@ commands named; the table is measured afresh by every run.
   `aws` shim, a tree of bash processes) and `rsync --version`, the same on
   both servers and out of the plugin's reach; "executor CPU per launch"
   above counts both, which bounds its ratio near 1.5x on this machine.
-  Within the executor's own Python (`py-spy record -r 200` of the long
-  executor over 6 dry runs on each server, non-idle samples): stock 371
+  Within the executor's own Python (`py-spy record -r 200 -f raw --pid
+  PID`, PID the long executor's that `launch_split` prints, over 6 dry runs
+  on each server, non-idle samples; one run, before CI started): stock 371
   ms a dry run, of which `release_memory` 199, PyYAML's dump 91 (42 in
   `dump_yaml`, the rest in the config hash's `dump_yaml_str`), compiling
   the Jinja template 32; the plugin 57 ms, none of those visible.'''
